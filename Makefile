@@ -1,0 +1,39 @@
+# depthlab: `make train` and `make test` set everything up on a fresh machine (Python 3.11, no internet needed
+# beyond the package registry). ARGS="..." passes Hydra overrides, e.g. make train ARGS="model.encoder=resnet34".
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.depthlab-installed
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install train eval test test-fast lint format clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+train: install
+	$(PY) train.py $(ARGS)
+
+eval: install
+	$(PY) eval.py $(ARGS)
+
+test: install
+	$(PY) -m pytest tests -q $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest tests -q -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check src tests *.py
+
+format: install
+	$(VENV)/bin/ruff format src tests *.py
+
+clean:
+	rm -rf outputs multirun wandb .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,86 @@
+"""`python train.py ...`: fit, validate and test the best checkpoint, report metrics beside a constant baseline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import lightning.pytorch as pl
+import wandb
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import WandbLogger
+from omegaconf import DictConfig, OmegaConf
+
+from depthlab.cli.common import instantiate_all, report, scalar_metrics
+from depthlab.metrics.baseline import constant_baseline
+from depthlab.models.build import build_module
+from depthlab.utils.errors import DepthlabError
+from depthlab.utils.wandb import sync_hint
+
+
+def build_trainer(cfg: DictConfig) -> pl.Trainer:
+    """Trainer from `trainer=`, with the `callbacks=` and `logger=` groups instantiated."""
+    return instantiate(
+        cfg.trainer,
+        callbacks=instantiate_all(cfg.get("callbacks")),
+        logger=instantiate_all(cfg.get("logger")) or False,
+    )
+
+
+def _best_checkpoint(trainer: pl.Trainer) -> str | None:
+    callback = trainer.checkpoint_callback
+    path = getattr(callback, "best_model_path", "") if callback else ""
+    return path if path and Path(path).exists() else None
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Run one training job; returns the value of `optimized_metric` for sweepers."""
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True)
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path and not Path(ckpt_path).is_file():
+        raise DepthlabError(
+            f"ckpt_path={ckpt_path} does not exist; pass a .ckpt written by train.py to resume"
+        )
+    datamodule = instantiate(cfg.data)
+    module = build_module(cfg)
+    module.net.check_input_size(*datamodule.sample_shape())
+    module.run_config = OmegaConf.to_container(cfg, resolve=True)
+    trainer = build_trainer(cfg)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(module.run_config)
+
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    metrics = scalar_metrics(trainer.callback_metrics, prefixes=("train",))
+    best = _best_checkpoint(trainer)
+    if best:
+        print(f"best checkpoint: {best}")
+    metrics |= scalar_metrics(
+        trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
+    )
+    if cfg.get("test"):
+        metrics |= scalar_metrics(
+            trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
+        )
+    if trainer.is_global_zero:
+        if cfg.get("baseline", True):
+            metrics |= {f"baseline/val/{k}": v for k, v in constant_baseline(datamodule, "val").items()}
+        report(
+            metrics,
+            cfg.paths.output_dir,
+            title=f"{cfg.get('task_name', 'train')} (val/test: best checkpoint)",
+        )
+    _close_loggers(trainer)
+    name = cfg.get("optimized_metric")
+    return metrics.get(name) if name else None
+
+
+def _close_loggers(trainer: pl.Trainer) -> None:
+    """Finish W&B runs (multirun needs a fresh run per job) and tell how to sync offline ones."""
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger) and trainer.is_global_zero:
+            hint = sync_hint(logger)
+            if hint:
+                print(f"W&B run saved offline; upload it with: {hint}")
+            wandb.finish()
+    os.environ.pop("WANDB_RUN_ID", None)

@@ -1,0 +1,181 @@
+"""The DataModule base class and the sample contract every dataset follows.
+
+A sample (and, after collation, a batch with a leading B axis) is a dict:
+
+| key          | type / shape                      | meaning                                                  |
+|--------------|-----------------------------------|----------------------------------------------------------|
+| `image`      | float32 [3, H, W], normalised      | network input: (rgb - mean) / std                        |
+| `depth`      | float32 [1, H, W], metres          | ground truth; 0 where invalid                            |
+| `valid`      | bool [1, H, W]                     | finite and within (min_depth, max_depth)                 |
+| `mask`       | float32 [1, H, W] in {0, 1}        | optional: foreground-object mask                         |
+| `background` | float32 [3, H, W], normalised      | optional: the scene without its foreground objects       |
+| `intrinsics` | float32 [3, 3]                     | optional: pinhole K for this H, W                        |
+| `meta`       | dict                               | `dataset`, `split`, `index`, `path`, `relative` (bool)   |
+
+Datasets return raw samples (`image`/`background` in [0, 1], `depth` possibly with inf/NaN); the base class
+turns them into contract samples: invalid depth is masked and zeroed, images are normalised, the split's
+transform runs in between. Subclasses only implement `build_dataset(split)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from depthlab.utils.errors import DepthlabError
+
+Sample = dict[str, Any]
+Transform = Callable[[Sample], Sample]
+SPLITS = ("train", "val", "test")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def finalize_sample(
+    raw: Sample, min_depth: float, max_depth: float, mean: torch.Tensor, std: torch.Tensor
+) -> Sample:
+    """Turn a raw sample into the contract: masked metres, bool valid, normalised images, float32."""
+    sample = dict(raw)
+    depth = torch.as_tensor(np.asarray(raw["depth"]), dtype=torch.float32).reshape(
+        1, *np.shape(raw["depth"])[-2:]
+    )
+    valid = torch.isfinite(depth) & (depth > min_depth) & (depth < max_depth)
+    if "valid" in raw:
+        valid &= torch.as_tensor(np.asarray(raw["valid"])).reshape(valid.shape).bool()
+    sample["depth"] = torch.where(valid, depth, torch.zeros_like(depth))
+    sample["valid"] = valid
+    for key in ("image", "background"):
+        if key in raw:
+            sample[key] = (_chw(raw[key]) - mean) / std
+    if "mask" in raw:
+        sample["mask"] = torch.as_tensor(np.asarray(raw["mask"]), dtype=torch.float32).reshape(valid.shape)
+    if "intrinsics" in raw:
+        sample["intrinsics"] = torch.as_tensor(np.asarray(raw["intrinsics"]), dtype=torch.float32)
+    return sample
+
+
+def _chw(image: Any) -> torch.Tensor:
+    """Accept HWC NumPy or CHW tensors in [0, 1] and return float32 CHW."""
+    if isinstance(image, torch.Tensor):
+        return image.float()
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(image, dtype=np.float32).transpose(2, 0, 1)))
+
+
+class ContractDataset(Dataset):
+    """Wrap a raw dataset: apply the split's transform, then enforce the sample contract."""
+
+    def __init__(
+        self, raw: Dataset, transform: Transform | None, finalize: Callable[[Sample], Sample]
+    ) -> None:
+        self.raw, self.transform, self.finalize = raw, transform, finalize
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __getitem__(self, index: int) -> Sample:
+        sample = self.raw[index]
+        if self.transform is not None:
+            sample = self.transform(sample)
+        return self.finalize(sample)
+
+
+class DepthDataModule(pl.LightningDataModule):
+    """Splits, loaders and the sample contract shared by every dataset; subclasses say how to read a split."""
+
+    name = "depth"
+    relative = False
+
+    def __init__(
+        self,
+        batch_size: int = 8,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        min_depth: float = 1e-3,
+        max_depth: float = 10.0,
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        std: tuple[float, float, float] = IMAGENET_STD,
+    ) -> None:
+        super().__init__()
+        if num_workers < 0:
+            raise DepthlabError(
+                f"data.num_workers={num_workers} is negative; use 0 (load in the main process) or more"
+            )
+        if batch_size < 1:
+            raise DepthlabError(f"data.batch_size={batch_size} must be at least 1")
+        if not 0 <= min_depth < max_depth:
+            raise DepthlabError(
+                f"data.min_depth={min_depth} / data.max_depth={max_depth}: need 0 <= min < max"
+            )
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
+        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self.min_depth, self.max_depth = float(min_depth), float(max_depth)
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+        self.datasets: dict[str, Dataset] = {}
+
+    def build_dataset(self, split: str) -> Dataset:
+        """Return the raw dataset of one split (samples with `image` in [0, 1] and `depth` in metres)."""
+        raise NotImplementedError
+
+    def transform(self, split: str) -> Transform | None:
+        """The per-split joint transform hook (augmentation on train); none by default."""
+        return None
+
+    def finalize(self, raw: Sample) -> Sample:
+        """Apply the sample contract with this datamodule's depth range and normalisation."""
+        return finalize_sample(raw, self.min_depth, self.max_depth, self.mean, self.std)
+
+    def dataset(self, split: str) -> Dataset:
+        """The contract dataset of a split, built once."""
+        if split not in SPLITS:
+            raise DepthlabError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+        if split not in self.datasets:
+            raw = self.build_dataset(split)
+            if len(raw) == 0:
+                raise DepthlabError(
+                    f"the {split} split of data={self.name} is empty; check its root and split files"
+                )
+            self.datasets[split] = ContractDataset(raw, self.transform(split), self.finalize)
+        return self.datasets[split]
+
+    def setup(self, stage: str | None = None) -> None:
+        """Build the splits a stage needs."""
+        needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+        for split in needed.get(stage or "", SPLITS):
+            self.dataset(split)
+
+    def loader(self, split: str, shuffle: bool | None = None) -> DataLoader:
+        """A DataLoader over one split with this module's batch size and workers."""
+        train = split == "train"
+        return DataLoader(
+            self.dataset(split),
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            shuffle=train if shuffle is None else shuffle,
+            drop_last=train,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self.loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self.loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.loader("test")
+
+    def sample_shape(self) -> tuple[int, int]:
+        """(H, W) of the network input, read from the first training sample."""
+        return tuple(self.dataset("train")[0]["image"].shape[-2:])
+
+    def denormalize(self, image: torch.Tensor) -> torch.Tensor:
+        """Undo the normalisation of a [B, 3, H, W] batch for display."""
+        return (image * self.std.to(image) + self.mean.to(image)).clamp(0, 1)

@@ -1,0 +1,51 @@
+"""Weighted sum of named loss terms, built from config (conf/loss/*.yaml) with hydra.utils.instantiate."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+
+def _check_weights(names: list[str], weights: Mapping[str, float]) -> None:
+    """One-line errors naming the offending key, since a typo in YAML would otherwise drop a term silently."""
+    for name in names:
+        if name not in weights:
+            raise ValueError(f"loss term {name!r} has no weight")
+        if name == "loss":
+            raise ValueError("loss term name 'loss' is reserved for the weighted sum")
+    for name, weight in weights.items():
+        if name not in names:
+            raise ValueError(f"weight {name!r} has no loss term")
+        if not weight >= 0:
+            raise ValueError(f"weight of loss term {name!r} must be >= 0, got {weight}")
+
+
+class CompositeLoss(nn.Module):
+    """Weighted sum of loss terms, so a loss recipe is pure config; terms with weight 0 are only logged."""
+
+    def __init__(self, terms: Mapping[str, nn.Module], weights: Mapping[str, float]) -> None:
+        super().__init__()
+        names = [str(k) for k in terms]
+        weight_map = {str(k): float(w) for k, w in weights.items()}
+        _check_weights(names, weight_map)
+        self.terms = nn.ModuleDict({str(k): terms[k] for k in terms})
+        self.weights = weight_map
+
+    def forward(self, outputs: dict, batch: dict) -> dict[str, Tensor]:
+        """{"loss": weighted sum of the active terms, name: unweighted value of every term}."""
+        values: dict[str, Tensor] = {}
+        total: Tensor | None = None
+        for name, term in self.terms.items():
+            weight = self.weights[name]
+            with torch.set_grad_enabled(torch.is_grad_enabled() and weight > 0):
+                values[name] = term(outputs, batch)
+            if weight > 0:
+                total = weight * values[name] if total is None else total + weight * values[name]
+        if total is None:  # every weight is 0: a zero that still backpropagates
+            total = outputs["depth"].sum() * 0.0
+        return {"loss": total, **values}
+
+    def extra_repr(self) -> str:
+        return f"weights={self.weights}"

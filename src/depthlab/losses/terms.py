@@ -1,0 +1,63 @@
+"""Depth loss terms: each reads outputs["depth"], batch["depth"] and batch["valid"] and returns a scalar."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from depthlab.metrics.functional import masked_mean, masked_ssim_map
+
+
+def _unpack(outputs: dict, batch: dict) -> tuple[Tensor, Tensor, Tensor]:
+    """(pred, target, valid) with the target zeroed off the mask, so NaN holes cannot leak into gradients."""
+    pred, valid = outputs["depth"], batch["valid"].bool()
+    target = torch.where(valid, batch["depth"], torch.zeros_like(batch["depth"]))
+    return pred, target, valid
+
+
+def _neighbour_pairs(x: Tensor) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """(next, current) pixels along width then height: one slicing for differences and their validity."""
+    return (x[..., :, 1:], x[..., :, :-1]), (x[..., 1:, :], x[..., :-1, :])
+
+
+class L1Loss(nn.Module):
+    """Mean |p - g| over valid pixels: the robust base term, unbiased by sensor holes."""
+
+    def forward(self, outputs: dict, batch: dict) -> Tensor:
+        pred, target, valid = _unpack(outputs, batch)
+        return masked_mean((pred - target).abs(), valid)
+
+
+class SSIMLoss(nn.Module):
+    """clamp((1 - SSIM) / 2, 0, 1) over valid pixels: penalises wrong local structure L1 averages away."""
+
+    def __init__(self, window: int = 7, max_depth: float = 10.0) -> None:
+        super().__init__()
+        if window < 1 or window % 2 == 0:
+            raise ValueError(f"SSIMLoss window must be a positive odd int, got {window}")
+        if not max_depth > 0:
+            raise ValueError(f"SSIMLoss max_depth must be > 0, got {max_depth}")
+        self.window = window
+        self.max_depth = float(max_depth)
+
+    def forward(self, outputs: dict, batch: dict) -> Tensor:
+        pred, target, valid = _unpack(outputs, batch)
+        ssim = masked_ssim_map(pred, target, valid, self.window, self.max_depth)
+        return masked_mean(((1.0 - ssim) / 2.0).clamp(0.0, 1.0), valid)
+
+    def extra_repr(self) -> str:
+        return f"window={self.window}, max_depth={self.max_depth}"
+
+
+class EdgeLoss(nn.Module):
+    """Gradient L1 on forward differences: keeps depth edges sharp where plain L1 blurs them.
+
+    Slicing, not kornia.filters.spatial_gradient: Sobel/central differences with padding would mix invalid
+    pixels into valid positions, while a forward difference here is valid only where both its pixels are.
+    """
+
+    def forward(self, outputs: dict, batch: dict) -> Tensor:
+        pred, target, valid = _unpack(outputs, batch)
+        axes = zip(_neighbour_pairs(pred), _neighbour_pairs(target), _neighbour_pairs(valid), strict=True)
+        terms = [masked_mean(((p1 - p0) - (g1 - g0)).abs(), v1 & v0) for (p1, p0), (g1, g0), (v1, v0) in axes]
+        return terms[0] + terms[1]

@@ -1,0 +1,157 @@
+"""Depth evaluation metrics (FIELD_NOTES section 1), computed per image and vectorised over the batch."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import kornia
+import numpy as np
+import torch
+from torch import Tensor
+
+DEPTH_METRIC_KEYS: tuple[str, ...] = (
+    "abs_rel",
+    "sq_rel",
+    "rmse",
+    "rmse_log",
+    "log10",
+    "silog",
+    "mae",
+    "delta1",
+    "delta2",
+    "delta3",
+    "ssim",
+)
+# Direction of improvement per key, for checkpoint monitors (the keys mix errors and accuracies).
+HIGHER_IS_BETTER: dict[str, bool] = {k: k.startswith("delta") or k == "ssim" for k in DEPTH_METRIC_KEYS}
+PRED_EPS = 1e-6  # floor for predictions inside log and ratio terms, so pred <= 0 stays finite
+SSIM_WINDOW = 11
+_IMAGE_DIMS = (1, 2, 3)
+
+ArrayLike = Tensor | np.ndarray
+
+
+def masked_mean(x: Tensor, mask: Tensor, dim: tuple[int, ...] | None = None) -> Tensor:
+    """Mean of x over mask (or over `dim`); 0 for an empty mask, so losses stay finite with a grad path."""
+    kept = torch.where(mask, x, torch.zeros_like(x))  # where, not x * mask: NaN/inf outside the mask stay out
+    if dim is None:
+        return kept.sum() / mask.sum().clamp_min(1)
+    return kept.sum(dim) / mask.sum(dim).clamp_min(1)
+
+
+def masked_ssim_map(
+    pred: Tensor, target: Tensor, valid: Tensor, window: int, data_range: Tensor | float
+) -> Tensor:
+    """Kornia SSIM map of pred vs target over [0, data_range], invalid pixels of both zeroed so holes match.
+
+    The window shrinks to the largest odd size the reflect padding allows (2 * min(H, W) - 1) on tiny images.
+    eps = 0 gives the reference SSIM formula (C1, C2 > 0 keep the denominator positive).
+    """
+    size = min(window, 2 * min(pred.shape[-2:]) - 1)
+    zero = torch.zeros_like(pred)
+    p = torch.where(valid, pred, zero) / data_range
+    g = torch.where(valid, target, torch.zeros_like(target)) / data_range
+    return kornia.metrics.ssim(p, g, size, max_val=1.0, eps=0.0)
+
+
+def _check_bchw(pred: Tensor, target: Tensor, valid: Tensor) -> None:
+    """Fail early on shape mix-ups, which would otherwise broadcast silently."""
+    if pred.dim() != 4 or pred.shape[1] != 1 or pred.shape != target.shape or valid.shape != pred.shape:
+        raise ValueError(
+            f"expected pred, target, valid of one shape [B, 1, H, W], got "
+            f"{tuple(pred.shape)}, {tuple(target.shape)}, {tuple(valid.shape)}"
+        )
+
+
+def _error_metrics(p: Tensor, g: Tensor, v: Tensor) -> dict[str, Tensor]:
+    """The FIELD_NOTES error and accuracy metrics per image, over the valid pixels."""
+    mean = partial(masked_mean, mask=v, dim=_IMAGE_DIMS)
+    pc = p.clamp_min(PRED_EPS)
+    err = g - p
+    e = torch.log(pc) - torch.log(g)
+    ratio = torch.maximum(g / pc, pc / g)
+    mean_e = mean(e)[:, None, None, None]
+    out = {
+        "abs_rel": mean(err.abs() / g),
+        "sq_rel": mean(err**2 / g),
+        "rmse": mean(err**2).sqrt(),
+        "rmse_log": mean(e**2).sqrt(),
+        "log10": mean((torch.log10(g) - torch.log10(pc)).abs()),
+        # variance in centred form: equals mean(e^2) - mean(e)^2 without its cancellation near 0
+        "silog": 100.0 * mean((e - mean_e) ** 2).sqrt(),
+        "mae": mean(err.abs()),
+    }
+    for k in (1, 2, 3):
+        out[f"delta{k}"] = mean((ratio < 1.25**k).to(p.dtype))
+    return out
+
+
+def _ssim_metric(p: Tensor, g: Tensor, v: Tensor, ssim_range: float | None) -> Tensor:
+    """Per-image mean of the SSIM map over valid pixels, data range = ssim_range or the batch's valid max."""
+    if ssim_range is None:
+        top = torch.where(v, g, torch.full_like(g, -torch.inf)).max()
+        data_range: Tensor | float = torch.where(top > 0, top, torch.ones_like(top))
+    else:
+        data_range = float(ssim_range)
+    return masked_mean(masked_ssim_map(p, g, v, SSIM_WINDOW, data_range), v, _IMAGE_DIMS)
+
+
+def per_image_metrics(
+    pred: Tensor,
+    target: Tensor,
+    valid: Tensor,
+    min_valid: int = 10,
+    ssim_range: float | None = None,
+) -> dict[str, Tensor]:
+    """Every DEPTH_METRIC_KEYS metric per image, float64 Tensors [B]; NaN if an image has < min_valid pixels.
+
+    Inputs are [B, 1, H, W] (pred, target in metres; valid bool) and are cast to float64.
+    Formulas are FIELD_NOTES section 1 over the valid pixels of each image; silog = 100 * sqrt(var(e)),
+    e = ln p - ln g. Pred is clamped to PRED_EPS inside the log and ratio terms only.
+    ssim: the kornia SSIM map (Gaussian window 11, sigma 1.5, C1 = 1e-4, C2 = 9e-4, eps = 0) of pred and
+    target, both with invalid pixels set to 0 and divided by `ssim_range` (default: the max valid target
+    value of the batch), averaged over the valid pixels of each image. Valid pixels next to holes
+    therefore see the zeros; pred is not clamped for SSIM.
+    """
+    _check_bchw(pred, target, valid)
+    p, g, v = pred.detach().double(), target.detach().double(), valid.bool()
+    stats = _error_metrics(p, g, v)
+    stats["ssim"] = _ssim_metric(p, g, v, ssim_range)
+    enough = v.sum(_IMAGE_DIMS) >= min_valid
+    nan = torch.full_like(stats["ssim"], torch.nan)
+    return {k: torch.where(enough, stats[k], nan) for k in DEPTH_METRIC_KEYS}
+
+
+def _as_bchw(x: ArrayLike) -> Tensor:
+    """Accept numpy or torch in (H, W), (B, H, W) or (B, 1, H, W) and return a [B, 1, H, W] tensor."""
+    t = x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
+    if t.dim() == 2:
+        return t[None, None]
+    if t.dim() == 3:
+        return t[:, None]
+    if t.dim() == 4 and t.shape[1] == 1:
+        return t
+    raise ValueError(f"expected shape (H, W), (B, H, W) or (B, 1, H, W), got {tuple(t.shape)}")
+
+
+def depth_metrics(
+    pred: ArrayLike,
+    target: ArrayLike,
+    valid: ArrayLike | None = None,
+    min_depth: float = 1e-3,
+    max_depth: float | None = None,
+    min_valid: int = 10,
+) -> dict[str, float]:
+    """All DEPTH_METRIC_KEYS as floats: per-image metrics averaged over images ignoring NaN (as toolboxes do).
+
+    Valid pixels: finite target with min_depth < target (< max_depth if given), ANDed with `valid` if given.
+    SSIM uses max_depth as its data range when given, else the max valid target value of the batch.
+    """
+    p, g = _as_bchw(pred).double(), _as_bchw(target).double()
+    v = torch.isfinite(g) & (g > min_depth)
+    if max_depth is not None:
+        v &= g < max_depth
+    if valid is not None:
+        v &= _as_bchw(valid).bool()
+    per_image = per_image_metrics(p, g, v, min_valid=min_valid, ssim_range=max_depth)
+    return {k: float(torch.nanmean(vals)) for k, vals in per_image.items()}

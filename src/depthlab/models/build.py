@@ -1,0 +1,25 @@
+"""Assemble the LightningModule from a composed config (used by train, eval and checkpoint loading)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from depthlab.models.module import DepthModule
+
+
+def build_module(cfg: DictConfig | dict[str, Any]) -> DepthModule:
+    """DepthModule(net=model, loss=loss, metrics=metrics, optimizer, scheduler) from config groups."""
+    cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
+    scheduler = cfg.get("scheduler") or None
+    return DepthModule(
+        net=instantiate(cfg.model),
+        loss=instantiate(cfg.loss),
+        metrics=instantiate(cfg.metrics),
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(scheduler.factory) if scheduler else None,
+        scheduler_interval=scheduler.get("interval", "step") if scheduler else "step",
+        monitor=cfg.get("monitor", "val/rmse"),
+    )

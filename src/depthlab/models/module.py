@@ -1,0 +1,116 @@
+"""The one LightningModule: network, loss and metrics come from config; training logic lives only here."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from copy import deepcopy
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+from torchmetrics import Metric
+
+Batch = dict[str, Any]
+
+
+class DepthModule(pl.LightningModule):
+    """Train, validate and test any depth network with any composite loss; log {split}/{metric}."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        loss: nn.Module,
+        metrics: Metric,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        scheduler_interval: str = "step",
+        monitor: str = "val/rmse",
+    ) -> None:
+        super().__init__()
+        self.net, self.loss = net, loss
+        # one metric state per split (attributes, since ModuleDict keys may not shadow Module.train)
+        self.train_metrics, self.val_metrics, self.test_metrics = (deepcopy(metrics) for _ in range(3))
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.scheduler_interval, self.monitor = scheduler_interval, monitor
+        self.run_config: dict | None = None  # the resolved Hydra config, embedded in checkpoints
+
+    def split_metrics(self, split: str) -> Metric:
+        """The metric accumulator of train, val or test."""
+        return getattr(self, f"{split}_metrics")
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Run the network on the batch keys it consumes; outputs in float32 whatever the precision."""
+        inputs = [batch[key] for key in getattr(self.net, "inputs", ("image",))]
+        return {k: v.float() for k, v in self.net(*inputs).items()}
+
+    def step(self, batch: Batch, split: str) -> torch.Tensor:
+        """Shared train/val/test step: loss terms logged per step/epoch, metrics accumulated per epoch."""
+        outputs = self(batch)
+        losses = self.loss(outputs, batch)
+        on_step = split == "train"
+        bs = batch["image"].shape[0]
+        self.log(
+            f"{split}/loss",
+            losses["loss"],
+            on_step=on_step,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=bs,
+            sync_dist=split != "train",
+        )
+        terms = {f"{split}/loss_{k}": v for k, v in losses.items() if k != "loss"}
+        self.log_dict(terms, on_step=False, on_epoch=True, batch_size=bs, sync_dist=split != "train")
+        with torch.no_grad():
+            self.split_metrics(split).update(outputs["depth"].detach(), batch["depth"], batch["valid"])
+        return losses["loss"]
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self.step(batch, "train")
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self.step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self.step(batch, "test")
+
+    def _log_metrics(self, split: str) -> None:
+        """Compute the epoch's (rank-synced) metrics, log them under split/, reset."""
+        values = self.split_metrics(split).compute()
+        self.log_dict({f"{split}/{k}": v.float() for k, v in values.items()}, prog_bar=False)
+        self.split_metrics(split).reset()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_metrics("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test")
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        kwargs = {}
+        if "total_steps" in inspect.signature(self.scheduler_factory).parameters:
+            steps = self.trainer.estimated_stepping_batches
+            kwargs["total_steps"] = steps if self.scheduler_interval == "step" else self.trainer.max_epochs
+        scheduler = self.scheduler_factory(optimizer=optimizer, **kwargs)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": scheduler,
+                "interval": self.scheduler_interval,
+                "monitor": self.monitor,
+            },
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.run_config is not None:
+            checkpoint["depthlab_config"] = self.run_config
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.run_config = checkpoint.get("depthlab_config", self.run_config)

@@ -1,0 +1,91 @@
+"""Weights & Biases without surprises: online only with credentials and a network, else offline on disk."""
+
+from __future__ import annotations
+
+import json
+import netrc
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_info
+
+from depthlab.utils.errors import DepthlabError
+
+WANDB_HOST = "api.wandb.ai"
+MODES = ("auto", "online", "offline", "disabled")
+
+
+def has_credentials() -> bool:
+    """An API key in the environment or in ~/.netrc (what `wandb login` writes)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators(WANDB_HOST) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def reachable(host: str = WANDB_HOST, timeout: float = 2.0) -> bool:
+    """True when the W&B server answers on 443 quickly (online mode without a network would stall)."""
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def resolve_mode(mode: str = "auto") -> str:
+    """WANDB_MODE wins; `auto` means online when logged in and reachable, otherwise offline."""
+    mode = os.environ.get("WANDB_MODE", mode)
+    if mode not in MODES:
+        raise DepthlabError(f"logger.wandb.mode={mode!r} is unknown; use one of {', '.join(MODES)}")
+    if mode == "auto":
+        mode = "online" if has_credentials() and reachable() else "offline"
+    return mode
+
+
+def make_wandb_logger(mode: str = "auto", save_dir: str = ".", **kwargs: Any) -> WandbLogger:
+    """A WandbLogger in the resolved mode, writing under save_dir (the Hydra run dir)."""
+    resolved = resolve_mode(mode)
+    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("WANDB_SILENT", "true")
+    if resolved != "online":
+        rank_zero_info(
+            f"W&B: {resolved} mode (no credentials or no network); runs are written to {save_dir}/wandb"
+        )
+    return WandbLogger(mode=resolved, save_dir=save_dir, **kwargs)
+
+
+def sync_hint(logger: WandbLogger) -> str | None:
+    """The `wandb sync` command for an offline run, or None when the run is online or disabled."""
+    run = logger.experiment
+    if getattr(run, "settings", None) is None or run.settings.mode != "offline":
+        return None
+    return f"wandb sync {Path(run.dir).parent}"
+
+
+def read_offline_history(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The logged history rows of an offline run directory (reads its .wandb record log; no server needed)."""
+    from wandb.proto import wandb_internal_pb2
+    from wandb.sdk.internal import datastore
+
+    files = sorted(Path(run_dir).glob("run-*.wandb"))
+    if not files:
+        raise DepthlabError(f"{run_dir} holds no run-*.wandb file; pass an offline-run-* directory")
+    store = datastore.DataStore()
+    store.open_for_scan(str(files[0]))
+    rows = []
+    while (data := store.scan_data()) is not None:
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(data)
+        if record.WhichOneof("record_type") == "history":
+            rows.append(
+                {
+                    item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                    for item in record.history.item
+                }
+            )
+    return rows

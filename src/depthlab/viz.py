@@ -1,0 +1,33 @@
+"""Colour-mapped depth, error and image panels for loggers and prediction outputs."""
+
+from __future__ import annotations
+
+import torch
+from kornia.color import ColorMap, apply_colormap
+
+_CMAP_CACHE: dict[str, ColorMap] = {}
+
+
+def colorize(
+    values: torch.Tensor, vmin: float, vmax: float, cmap: str = "viridis", valid: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Map a [B, 1, H, W] tensor to RGB [B, 3, H, W] in [0, 1] on a fixed scale; invalid pixels black."""
+    if cmap not in _CMAP_CACHE:
+        _CMAP_CACHE[cmap] = ColorMap(base=cmap, num_colors=256)
+    scaled = ((values.float() - vmin) / max(vmax - vmin, 1e-8)).clamp(0, 1)
+    rgb = apply_colormap(scaled, _CMAP_CACHE[cmap])
+    if valid is not None:
+        rgb = rgb * valid.to(rgb.dtype)
+    return rgb
+
+
+def depth_panel(
+    rgb: torch.Tensor, target: torch.Tensor, pred: torch.Tensor, valid: torch.Tensor
+) -> torch.Tensor:
+    """One row per sample: RGB | ground truth | prediction | |error|, all depth maps on one metric scale."""
+    vmax = float(target[valid].max()) if valid.any() else float(pred.max())
+    gt = colorize(target, 0.0, vmax, valid=valid)
+    pr = colorize(pred, 0.0, vmax)
+    err = colorize((pred - target).abs(), 0.0, vmax, cmap="hot", valid=valid)
+    rows = torch.cat([rgb.float().cpu(), gt.cpu(), pr.cpu(), err.cpu()], dim=3)  # B, 3, H, 4W
+    return torch.cat(list(rows), dim=1)  # 3, B*H, 4W

@@ -1,0 +1,110 @@
+"""Every config group option composes and instantiates; overrides reach the objects; pins stay in sync."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from depthlab.cli.app import CONF_DIR
+from depthlab.models.build import build_module
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def compose_train(*overrides: str, tmp_path: Path):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose(
+            "train", overrides=[f"paths.output_dir={tmp_path}", f"paths.root_dir={REPO}", *overrides]
+        )
+
+
+def test_config_groups_mirror_the_code():
+    assert {"synthetic"} <= set(options("data"))
+    assert {"l1", "ssim", "edge", "ssim_l1_edge"} <= set(options("loss"))
+    assert {"cpu", "gpu", "ddp", "ddp_spawn"} <= set(options("trainer"))
+    assert {"wandb", "csv", "tensorboard"} <= set(options("logger"))
+    assert {"fdr", "overfit", "limit"} <= set(options("debug"))
+    assert (CONF_DIR / "experiment").resolve() == (REPO / "experiments").resolve()
+
+
+@pytest.mark.parametrize("loss", options("loss"))
+def test_every_loss_config_builds_a_module(loss, tmp_path):
+    cfg = compose_train(f"loss={loss}", tmp_path=tmp_path)
+    module = build_module(cfg)
+    assert set(module.loss.weights) == set(cfg.loss.weights)
+
+
+@pytest.mark.parametrize("trainer", options("trainer"))
+def test_every_trainer_config_composes(trainer, tmp_path):
+    cfg = compose_train(f"trainer={trainer}", tmp_path=tmp_path)
+    assert cfg.trainer._target_ == "lightning.pytorch.Trainer"
+    assert cfg.trainer.precision in {"32-true", "bf16-mixed", "16-mixed"}
+
+
+@pytest.mark.parametrize("logger", options("logger"))
+def test_every_logger_config_instantiates(logger, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    cfg = compose_train(f"logger={logger}", tmp_path=tmp_path)
+    loggers = [instantiate(node) for node in cfg.logger.values()]
+    assert loggers and all(hasattr(lg, "log_metrics") for lg in loggers)
+
+
+@pytest.mark.parametrize("debug", options("debug"))
+def test_debug_configs_set_the_trainer(debug, tmp_path):
+    cfg = compose_train(f"debug={debug}", tmp_path=tmp_path)
+    keys = {"fdr": "fast_dev_run", "overfit": "overfit_batches", "limit": "limit_train_batches"}
+    assert cfg.trainer[keys[debug]]
+
+
+def test_loss_weight_and_encoder_overrides_reach_the_objects(tmp_path):
+    cfg = compose_train(
+        "loss=ssim_l1_edge",
+        "loss.weights.ssim=0.5",
+        "loss.weights.edge=0",
+        "model.encoder=resnet34",
+        "optimizer.lr=0.01",
+        tmp_path=tmp_path,
+    )
+    module = build_module(cfg)
+    assert dict(module.loss.weights) == {"ssim": 0.5, "l1": 0.1, "edge": 0.0}
+    assert module.net.encoder_name == "resnet34" and type(module.net.net.encoder).__name__ == "ResNetEncoder"
+    assert module.optimizer_factory.keywords["lr"] == 0.01
+
+
+def test_cpu_precision_follows_the_cpu(tmp_path, monkeypatch):
+    from depthlab.utils import precision
+
+    with_bf16, without = tmp_path / "bf16", tmp_path / "avx2"
+    with_bf16.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    without.write_text("flags\t\t: fpu avx2 avx512f\n")
+    assert precision.cpu_has_bf16(str(with_bf16)) and not precision.cpu_has_bf16(str(without))
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
+    assert compose_train(tmp_path=tmp_path).trainer.precision == "32-true"
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    assert compose_train(tmp_path=tmp_path).trainer.precision == "bf16-mixed"
+
+
+def _pins(text: str) -> dict[str, str]:
+    return {m[0].lower(): m[1] for m in re.findall(r"([A-Za-z0-9_.-]+)==([0-9][^\"'\s,]*)", text)}
+
+
+def test_environment_yaml_mirrors_pyproject_pins():
+    project = _pins((REPO / "pyproject.toml").read_text())
+    conda = _pins((REPO / "environment.yaml").read_text())
+    assert project == conda
+    assert project["torch"] == "2.14.1" and project["torchvision"] == "0.29.1"
+
+
+def test_resolved_config_roundtrips_through_a_plain_dict(tmp_path):
+    cfg = compose_train("loss=ssim_l1_edge", tmp_path=tmp_path)
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert build_module(OmegaConf.create(plain)).loss.weights == build_module(cfg).loss.weights

@@ -1,0 +1,105 @@
+"""The sample contract, the synthetic DataModule and its guards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from depthlab.data import SyntheticDataModule, finalize_sample
+from depthlab.data.base import IMAGENET_MEAN, IMAGENET_STD
+from depthlab.utils.errors import DepthlabError
+
+
+def tiny_dm(**kwargs) -> SyntheticDataModule:
+    args = dict(num_train=6, num_val=4, num_test=4, height=32, width=48, batch_size=3, eval_batch_size=2)
+    return SyntheticDataModule(**(args | kwargs))
+
+
+def test_sample_contract_keys_shapes_dtypes():
+    sample = tiny_dm().dataset("train")[0]
+    assert sample["image"].shape == (3, 32, 48) and sample["image"].dtype == torch.float32
+    assert sample["background"].shape == (3, 32, 48)
+    assert sample["depth"].shape == (1, 32, 48) and sample["depth"].dtype == torch.float32
+    assert sample["valid"].dtype == torch.bool and sample["valid"].shape == (1, 32, 48)
+    assert sample["mask"].shape == (1, 32, 48) and set(sample["mask"].unique().tolist()) <= {0.0, 1.0}
+    assert sample["intrinsics"].shape == (3, 3)
+    assert sample["meta"] == {
+        "dataset": "synthetic",
+        "split": "train",
+        "index": 0,
+        "path": "",
+        "relative": False,
+    }
+    depth = sample["depth"][sample["valid"]]
+    assert depth.min() > 0.3 and depth.max() <= 10.0
+    assert (sample["depth"][~sample["valid"]] == 0).all()
+
+
+def test_images_are_normalised_and_denormalise_back():
+    dm = tiny_dm()
+    raw = dm.dataset("val").raw[1]
+    sample = dm.dataset("val")[1]
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    expected = (torch.from_numpy(raw["image"]).permute(2, 0, 1) - mean) / std
+    torch.testing.assert_close(sample["image"], expected)
+    torch.testing.assert_close(
+        dm.denormalize(sample["image"][None])[0], torch.from_numpy(raw["image"]).permute(2, 0, 1)
+    )
+
+
+def test_invalid_depth_is_masked_and_zeroed():
+    raw = {
+        "image": np.zeros((2, 3, 3), np.float32),
+        "depth": np.array([[np.inf, np.nan, 0.5], [12.0, 0.0, 3.0]], np.float32),
+    }
+    out = finalize_sample(raw, 1e-3, 10.0, torch.zeros(3, 1, 1), torch.ones(3, 1, 1))
+    assert out["valid"].tolist() == [[[False, False, True], [False, False, True]]]
+    assert out["depth"].tolist() == [[[0.0, 0.0, 0.5], [0.0, 0.0, 3.0]]]
+
+
+def test_deterministic_per_split_and_index_and_splits_disjoint():
+    a, b = tiny_dm(), tiny_dm()
+    torch.testing.assert_close(a.dataset("train")[2]["depth"], b.dataset("train")[2]["depth"])
+    train = [a.dataset("train")[i]["image"] for i in range(6)]
+    others = [a.dataset(s)[i]["image"] for s in ("val", "test") for i in range(4)]
+    assert not any(torch.equal(x, y) for x in train for y in others)
+    assert not torch.equal(a.dataset("train")[0]["image"], tiny_dm(seed=1).dataset("train")[0]["image"])
+
+
+def test_loaders_batch_the_contract():
+    dm = tiny_dm()
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["image"].shape == (3, 3, 32, 48) and batch["valid"].dtype == torch.bool
+    assert batch["meta"]["split"] == ["train"] * 3
+    assert len(dm.val_dataloader()) == 2  # 4 val samples, eval batch 2, nothing dropped
+    assert dm.sample_shape() == (32, 48)
+
+
+def test_cache_returns_identical_samples():
+    dm = tiny_dm(cache=True)
+    first, again = dm.dataset("train")[3], dm.dataset("train")[3]
+    assert torch.equal(first["image"], again["image"]) and 3 in dm.dataset("train").raw.cache
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"num_workers": -1}, "data.num_workers=-1 is negative"),
+        ({"batch_size": 0}, "data.batch_size=0"),
+        ({"min_depth": 5.0, "max_depth": 1.0}, "data.min_depth=5.0"),
+        ({"height": 4}, "data.height=4"),
+    ],
+)
+def test_bad_settings_raise_one_line(kwargs, needle):
+    with pytest.raises(DepthlabError, match=needle) as info:
+        tiny_dm(**kwargs)
+    assert "\n" not in str(info.value)
+
+
+def test_empty_split_and_unknown_split_are_named():
+    with pytest.raises(DepthlabError, match="the val split of data=synthetic is empty"):
+        tiny_dm(num_val=0).dataset("val")
+    with pytest.raises(DepthlabError, match="unknown split 'dev'"):
+        tiny_dm().dataset("dev")

@@ -1,0 +1,154 @@
+"""End-to-end: training lowers the error, eval reproduces it, W&B offline and 2-process DDP log it."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+from conftest import REPO, TINY, read_metrics, run_cli
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from depthlab.cli.app import CONF_DIR
+from depthlab.models.build import build_module
+from depthlab.utils.wandb import read_offline_history
+
+pytestmark = pytest.mark.slow
+VAL_KEYS = (
+    "abs_rel",
+    "sq_rel",
+    "rmse",
+    "rmse_log",
+    "log10",
+    "silog",
+    "mae",
+    "delta1",
+    "delta2",
+    "delta3",
+    "ssim",
+)
+
+
+def test_short_training_lowers_val_rmse(tmp_path):
+    overrides = [o for o in TINY if not o.startswith(("callbacks", "baseline"))]
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                *overrides,
+                "data.num_train=32",
+                f"paths.output_dir={tmp_path}",
+                f"paths.root_dir={REPO}",
+                "optimizer.lr=0.003",
+            ],
+        )
+    pl.seed_everything(0)
+    datamodule, module = instantiate(cfg.data), build_module(cfg)
+    trainer = pl.Trainer(
+        max_epochs=6,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    before = trainer.validate(module, datamodule=datamodule, verbose=False)[0]["val/rmse"]
+    trainer.fit(module, datamodule=datamodule)
+    after = trainer.validate(module, datamodule=datamodule, verbose=False)[0]["val/rmse"]
+    assert after < 0.8 * before, (before, after)
+
+
+def _best_checkpoint(run_dir: Path) -> Path:
+    best = [p for p in (run_dir / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt"]
+    assert len(best) == 1, best
+    return best[0]
+
+
+def test_train_writes_outputs_and_eval_reproduces_val_metrics(tmp_path):
+    run_dir = tmp_path / "train"
+    result = run_cli(
+        "train.py",
+        *TINY,
+        "trainer.max_epochs=2",
+        "logger=csv",
+        "baseline=true",
+        "loss=ssim_l1_edge",
+        "loss.weights.ssim=0.5",
+        tmp_path=tmp_path,
+        run_dir=run_dir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = read_metrics(run_dir)
+    for split in ("train", "val", "test"):
+        assert all(f"{split}/{k}" in metrics for k in VAL_KEYS), sorted(metrics)
+    assert "baseline/val/delta1" in metrics and "delta1" in result.stdout
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file() and list((run_dir / "panels").glob("*.png"))
+
+    best = _best_checkpoint(run_dir)
+    rows = [r for r in csv.DictReader(open(run_dir / "csv" / "metrics.csv")) if r.get("val/rmse")]
+    logged = min(float(r["val/rmse"]) for r in rows)  # the best epoch's val/rmse, as logged during fit
+    eval_dir = tmp_path / "eval"
+    result = run_cli("eval.py", f"ckpt_path={best}", "split=val", tmp_path=tmp_path, run_dir=eval_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    evaluated = read_metrics(eval_dir)
+    assert abs(evaluated["val/rmse"] - logged) < 1e-4
+    for key in VAL_KEYS:
+        assert abs(evaluated[f"val/{key}"] - metrics[f"val/{key}"]) < 1e-4, key
+
+
+def _offline_runs(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / "wandb").glob("offline-run-*"))
+
+
+def test_wandb_runs_offline_without_credentials_and_logs_metrics(tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli("train.py", *TINY, "test=false", tmp_path=tmp_path, run_dir=run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "wandb sync" in result.stdout
+    runs = _offline_runs(run_dir)
+    assert len(runs) == 1
+    history = read_offline_history(runs[0])
+    logged = [row["val/rmse"] for row in history if "val/rmse" in row]
+    assert logged and abs(logged[-1] - read_metrics(run_dir)["val/rmse"]) < 1e-4
+    assert any("val/panel" in row for row in history)
+    assert list(runs[0].glob("files/media/images/val/panel_*.png"))
+
+
+def test_ddp_spawn_on_two_cpu_processes_syncs_metrics(tmp_path):
+    run_dir = tmp_path / "ddp"
+    result = run_cli(
+        "train.py",
+        *TINY,
+        "trainer=ddp_spawn",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.precision=32-true",
+        "test=false",
+        tmp_path=tmp_path,
+        run_dir=run_dir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(_offline_runs(run_dir)) == 1  # one W&B run, not one per rank
+    ddp_val = read_metrics(run_dir)
+    # one process over the whole val set must give what the two ranks gave together
+    eval_dir = tmp_path / "eval"
+    result = run_cli(
+        "eval.py", f"ckpt_path={_best_checkpoint(run_dir)}", "split=val", tmp_path=tmp_path, run_dir=eval_dir
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    single = read_metrics(eval_dir)
+    for key in VAL_KEYS:
+        assert abs(single[f"val/{key}"] - ddp_val[f"val/{key}"]) < 1e-4, key
+
+
+@pytest.mark.parametrize("extra", [["debug=fdr", "model=unet", "loss=ssim_l1_edge"], ["logger=tensorboard"]])
+def test_debug_and_logger_variants_complete(extra, tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli("train.py", *TINY, *extra, tmp_path=tmp_path, run_dir=run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test/rmse" in json.loads((run_dir / "metrics.json").read_text())
+    if "logger=tensorboard" in extra:
+        assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))

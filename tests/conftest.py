@@ -25,7 +25,6 @@ TINY = [
     "data.eval_batch_size=4",
     "data.num_workers=0",
     "trainer.max_epochs=1",
-    "trainer.precision=32-true",
     "callbacks.progress_bar=null",
     "baseline=false",
 ]

@@ -25,6 +25,7 @@ def assert_one_line_error(result, *needles: str) -> None:
         (["data.height=100"], ["input size 100x64 is not divisible by 32", "data.height=96"]),
         (["ckpt_path=/does/not/exist.ckpt"], ["ckpt_path=/does/not/exist.ckpt does not exist"]),
         (["model.head=relu"], ["model.head='relu' is unknown"]),
+        (["loss=ssim_l1_edge", "loss.weights.ssim=-1"], ["loss.weights.ssim=-1.0 must be >= 0"]),
     ],
 )
 def test_train_rejects_bad_input(overrides, needles, tmp_path):

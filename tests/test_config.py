@@ -89,8 +89,13 @@ def test_cpu_precision_follows_the_cpu(tmp_path, monkeypatch):
     assert precision.cpu_has_bf16(str(with_bf16)) and not precision.cpu_has_bf16(str(without))
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
     assert compose_train(tmp_path=tmp_path).trainer.precision == "32-true"
+    assert compose_train("trainer=ddp_spawn", "trainer.accelerator=cpu", tmp_path=tmp_path).trainer.precision == "32-true"
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
     assert compose_train(tmp_path=tmp_path).trainer.precision == "bf16-mixed"
+    assert compose_train("trainer=gpu", tmp_path=tmp_path).trainer.precision == "16-mixed"
+    ddp = compose_train("trainer=ddp", tmp_path=tmp_path).trainer
+    assert ddp.sync_batchnorm is True and ddp.precision == "16-mixed"
+    assert compose_train("trainer=ddp", "trainer.accelerator=cpu", tmp_path=tmp_path).trainer.sync_batchnorm is False
 
 
 def _pins(text: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from depthlab.losses import CompositeLoss, EdgeLoss, L1Loss, SSIMLoss
+from depthlab.utils.errors import DepthlabError
 
 
 def make_inputs(pred: list, target: list, valid: list) -> tuple[dict, dict]:
@@ -116,12 +117,12 @@ def test_composite_zero_weight_term_is_reported_but_not_summed() -> None:
     ("weights", "message"),
     [
         ({"l1": 1.0}, "'edge' has no weight"),
-        ({"l1": 1.0, "edge": 1.0, "ssim": 1.0}, "'ssim' has no loss term"),
-        ({"l1": 1.0, "edge": -0.1}, "'edge' must be >= 0"),
+        ({"l1": 1.0, "edge": 1.0, "ssim": 1.0}, "loss.weights.ssim has no loss term"),
+        ({"l1": 1.0, "edge": -0.1}, "loss.weights.edge=-0.1 must be >= 0"),
     ],
 )
 def test_composite_rejects_mismatched_or_negative_weights(weights: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(DepthlabError, match=message):
         CompositeLoss({"l1": L1Loss(), "edge": EdgeLoss()}, weights)
 
 

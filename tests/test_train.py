@@ -113,7 +113,7 @@ def test_wandb_runs_offline_without_credentials_and_logs_metrics(tmp_path):
     history = read_offline_history(runs[0])
     logged = [row["val/rmse"] for row in history if "val/rmse" in row]
     assert logged and abs(logged[-1] - read_metrics(run_dir)["val/rmse"]) < 1e-4
-    assert any("val/panel" in row for row in history)
+    assert any(key.startswith("val/panel") for row in history for key in row)
     assert list(runs[0].glob("files/media/images/val/panel_*.png"))
 
 
@@ -125,7 +125,6 @@ def test_ddp_spawn_on_two_cpu_processes_syncs_metrics(tmp_path):
         "trainer=ddp_spawn",
         "trainer.accelerator=cpu",
         "trainer.devices=2",
-        "trainer.precision=32-true",
         "test=false",
         tmp_path=tmp_path,
         run_dir=run_dir,

@@ -2,9 +2,11 @@
 
 from omegaconf import OmegaConf
 
-from depthlab.utils.precision import cpu_precision
+from depthlab.utils.precision import default_precision
 
 __version__ = "0.1.0"
 
-if not OmegaConf.has_resolver("cpu_precision"):
-    OmegaConf.register_new_resolver("cpu_precision", cpu_precision)
+if not OmegaConf.has_resolver("default_precision"):
+    OmegaConf.register_new_resolver("default_precision", default_precision)
+if not OmegaConf.has_resolver("is_gpu"):  # SyncBatchNorm exists only on GPUs: `sync_batchnorm: ${is_gpu:...}`
+    OmegaConf.register_new_resolver("is_gpu", lambda accelerator: str(accelerator) in ("gpu", "cuda"))

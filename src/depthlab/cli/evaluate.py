@@ -10,6 +10,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from depthlab.callbacks.progress import progress_bar
 from depthlab.cli.common import report, scalar_metrics
 from depthlab.models.build import build_module
 from depthlab.models.module import DepthModule
@@ -62,7 +63,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         precision=cfg.precision or run_cfg.trainer.get("precision", "32-true"),
         logger=False,
         enable_checkpointing=False,
-        callbacks=[instantiate({"_target_": "lightning.pytorch.callbacks.RichProgressBar"})],
+        callbacks=[progress_bar()],
         limit_test_batches=cfg.get("limit_batches") or 1.0,
         limit_val_batches=cfg.get("limit_batches") or 1.0,
     )

@@ -89,18 +89,21 @@ def render_scene(
     max_objects: int = 8,
     camera_height: tuple[float, float] = (1.2, 1.8),
     hfov_deg: tuple[float, float] = (55.0, 65.0),
-    haze_distance: tuple[float, float] | None = (8.0, 16.0),
+    haze_distance: tuple[float, float] | None = (4.0, 6.0),
+    pitch_deg: tuple[float, float] = (-10.0, 4.0),
 ) -> RenderedScene:
     """Render one random scene; identical output for identical arguments.
 
-    Narrow camera-height and field-of-view ranges keep metric scale inferable from one image (as with one
+    Narrow camera-height, pitch (mean, std in degrees) and field-of-view ranges keep metric scale inferable from one image (as with one
     sensor on a tripod or robot), and a light haze adds aerial perspective; widen the ranges or pass
     haze_distance=None for a harder, more scale-ambiguous benchmark.
     """
     if height < 1 or width < 1:
         raise ValueError(f"height and width must be positive, got {height}x{width}")
     haze = tuple(haze_distance) if haze_distance else None
-    params = _sample_params(seed, min_objects, max_objects, tuple(camera_height), tuple(hfov_deg), haze)
+    params = _sample_params(
+        seed, min_objects, max_objects, tuple(camera_height), tuple(hfov_deg), haze, tuple(pitch_deg)
+    )
     return _render(params, height, width)
 
 
@@ -113,15 +116,16 @@ def _sample_params(
     max_objects: int = 8,
     camera_height: tuple[float, float] = (1.2, 1.8),
     hfov_deg: tuple[float, float] = (55.0, 65.0),
-    haze_distance: tuple[float, float] | None = (8.0, 16.0),
+    haze_distance: tuple[float, float] | None = (4.0, 6.0),
+    pitch_deg: tuple[float, float] = (-10.0, 4.0),
 ) -> _SceneParams:
     """Draw every random quantity up front (resolution independent) so image and background share them."""
     if not 0 <= min_objects <= max_objects:
         raise ValueError(f"need 0 <= min_objects <= max_objects, got {min_objects}, {max_objects}")
     rng = np.random.default_rng(seed)
     room, cam_pos, yaw = _sample_room_camera(rng, camera_height)
-    pitch = np.deg2rad(np.clip(rng.normal(-12.0, 10.0), -35.0, 10.0))
-    roll = np.deg2rad(np.clip(rng.normal(0.0, 2.0), -5.0, 5.0))
+    pitch = np.deg2rad(np.clip(rng.normal(pitch_deg[0], pitch_deg[1]), -35.0, 10.0))
+    roll = np.deg2rad(np.clip(rng.normal(0.0, 1.0), -3.0, 3.0))
     hfov = float(np.deg2rad(rng.uniform(*hfov_deg)))
     n_objects = int(rng.integers(min_objects, max_objects + 1))
     objects = tuple(_sample_object(rng, room, cam_pos, yaw, hfov) for _ in range(n_objects))
@@ -159,7 +163,7 @@ def _sample_params(
         noise_sigma=0.01,
         noise_seed=int(rng.integers(2**31)),
         haze_distance=float(rng.uniform(*haze_distance)) if haze_distance else np.inf,
-        haze_color=rng.uniform(0.55, 0.85) + rng.normal(0, 0.03, 3),
+        haze_color=0.75 + rng.normal(0, 0.02, 3),
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 from torch.utils.data import Dataset
 
@@ -11,6 +14,7 @@ from depthlab.utils.errors import DepthlabError
 
 # Seeds of the three splits live in disjoint ranges, so no scene is in two splits.
 SPLIT_OFFSETS = {"train": 0, "val": 1_000_000_000, "test": 2_000_000_000}
+SCENE_KEYS = {"camera_height", "hfov_deg", "haze_distance", "pitch_deg"}
 
 
 class SyntheticDepthDataset(Dataset):
@@ -26,9 +30,11 @@ class SyntheticDepthDataset(Dataset):
         min_objects: int = 1,
         max_objects: int = 8,
         cache: bool = False,
+        scene: dict[str, Any] | None = None,
     ) -> None:
         self.split, self.count, self.height, self.width = split, count, height, width
         self.seed, self.min_objects, self.max_objects = seed, min_objects, max_objects
+        self.scene = dict(scene or {})  # camera / haze ranges passed to render_scene
         self.cache: dict[int, Sample] | None = {} if cache else None
 
     def __len__(self) -> int:
@@ -43,9 +49,7 @@ class SyntheticDepthDataset(Dataset):
             raise IndexError(index)
         if self.cache is not None and index in self.cache:
             return dict(self.cache[index])
-        scene = render_scene(
-            self.scene_seed(index), self.height, self.width, self.min_objects, self.max_objects
-        )
+        scene = render_scene(self.scene_seed(index), self.height, self.width, self.min_objects, self.max_objects)
         sample = {
             "image": scene.image,
             "depth": scene.depth,
@@ -81,13 +85,12 @@ class SyntheticDataModule(DepthDataModule):
         min_objects: int = 1,
         max_objects: int = 8,
         cache: bool = False,
-        **kwargs,
+        scene: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if height < 8 or width < 8:
-            raise DepthlabError(
-                f"data.height={height} / data.width={width}: the synthetic renderer needs >= 8 px"
-            )
+            raise DepthlabError(f"data.height={height} / data.width={width}: the synthetic renderer needs >= 8 px")
         if not 0 <= min_objects <= max_objects:
             raise DepthlabError(
                 f"data.min_objects={min_objects} / data.max_objects={max_objects}: need 0 <= min <= max"
@@ -95,6 +98,15 @@ class SyntheticDataModule(DepthDataModule):
         self.counts = {"train": num_train, "val": num_val, "test": num_test}
         self.height, self.width, self.seed = height, width, seed
         self.min_objects, self.max_objects, self.cache = min_objects, max_objects, cache
+        self.scene = {
+            k: (tuple(v) if isinstance(v, Sequence) and not isinstance(v, str) else v)
+            for k, v in dict(scene or {}).items()
+        }
+        unknown = set(self.scene) - SCENE_KEYS
+        if unknown:
+            raise DepthlabError(
+                f"data.scene.{sorted(unknown)[0]} is unknown; scene keys: {', '.join(sorted(SCENE_KEYS))}"
+            )
 
     def build_dataset(self, split: str) -> Dataset:
         return SyntheticDepthDataset(
@@ -106,4 +118,5 @@ class SyntheticDataModule(DepthDataModule):
             self.min_objects,
             self.max_objects,
             self.cache,
+            self.scene,
         )

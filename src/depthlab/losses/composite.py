@@ -7,19 +7,21 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from depthlab.utils.errors import DepthlabError
+
 
 def _check_weights(names: list[str], weights: Mapping[str, float]) -> None:
     """One-line errors naming the offending key, since a typo in YAML would otherwise drop a term silently."""
     for name in names:
         if name not in weights:
-            raise ValueError(f"loss term {name!r} has no weight")
+            raise DepthlabError(f"loss term {name!r} has no weight; add loss.weights.{name}=<w>")
         if name == "loss":
-            raise ValueError("loss term name 'loss' is reserved for the weighted sum")
+            raise DepthlabError("loss term name 'loss' is reserved for the weighted sum")
     for name, weight in weights.items():
         if name not in names:
-            raise ValueError(f"weight {name!r} has no loss term")
+            raise DepthlabError(f"loss.weights.{name} has no loss term; remove it or add loss.terms.{name}")
         if not weight >= 0:
-            raise ValueError(f"weight of loss term {name!r} must be >= 0, got {weight}")
+            raise DepthlabError(f"loss.weights.{name}={weight} must be >= 0")
 
 
 class CompositeLoss(nn.Module):

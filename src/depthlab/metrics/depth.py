@@ -37,8 +37,9 @@ class DepthMetrics(Metric):
         per_image = per_image_metrics(pred, target, valid, self.min_valid, self.ssim_range)
         values = torch.stack([per_image[k] for k in DEPTH_METRIC_KEYS], dim=1)  # [B, K]
         counted = ~values.isnan()
-        self.sums += torch.where(counted, values, torch.zeros_like(values)).sum(0)
-        self.counts += counted.sum(0).to(self.counts.dtype)
+        # out of place: states reset under inference_mode (validate before fit) cannot be updated in place
+        self.sums = self.sums + torch.where(counted, values, torch.zeros_like(values)).sum(0)
+        self.counts = self.counts + counted.sum(0).to(self.counts.dtype)
 
     def compute(self) -> dict[str, Tensor]:
         """Mean over counted images per key; NaN for a key with no counted image."""

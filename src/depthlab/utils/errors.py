@@ -1,7 +1,7 @@
 """One exception type for user mistakes, so entry points can print one line instead of a traceback."""
 
 
-class DepthlabError(Exception):
+class DepthlabError(ValueError):
     """A problem in the user's input (config, path, file, shape): the message names it and the fix."""
 
 

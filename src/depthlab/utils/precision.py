@@ -19,5 +19,10 @@ def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
 
 
 def cpu_precision() -> str:
-    """`bf16-mixed` on CPUs with native bf16, else `32-true`; used as `${cpu_precision:}` in trainer configs."""
+    """`bf16-mixed` on CPUs with native bf16, else `32-true`."""
     return "bf16-mixed" if cpu_has_bf16() else "32-true"
+
+
+def default_precision(accelerator: str = "cpu") -> str:
+    """`16-mixed` on GPUs, the CPU's best otherwise; trainer configs use `${default_precision:${.accelerator}}`."""
+    return "16-mixed" if str(accelerator) in ("gpu", "cuda") else cpu_precision()

@@ -67,25 +67,39 @@ def sync_hint(logger: WandbLogger) -> str | None:
     return f"wandb sync {Path(run.dir).parent}"
 
 
+def _record_payloads(path: Path) -> list[bytes]:
+    """Split a .wandb file (a 7-byte W&B header, then LevelDB-log blocks of 32 KiB) into record payloads."""
+    data, block, pos = path.read_bytes(), 32768, 7
+    payloads, parts = [], []
+    while pos + 7 <= len(data):
+        room = block - pos % block
+        if room < 7:  # block trailer padding
+            pos += room
+            continue
+        length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        if kind == 0:  # zero-filled tail
+            break
+        parts.append(chunk)
+        if kind in (1, 4):  # FULL or LAST
+            payloads.append(b"".join(parts))
+            parts = []
+    return payloads
+
+
 def read_offline_history(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The logged history rows of an offline run directory (reads its .wandb record log; no server needed)."""
+    """The logged history rows of an offline run directory, read from its .wandb record log (no server needed)."""
     from wandb.proto import wandb_internal_pb2
-    from wandb.sdk.internal import datastore
 
     files = sorted(Path(run_dir).glob("run-*.wandb"))
     if not files:
         raise DepthlabError(f"{run_dir} holds no run-*.wandb file; pass an offline-run-* directory")
-    store = datastore.DataStore()
-    store.open_for_scan(str(files[0]))
     rows = []
-    while (data := store.scan_data()) is not None:
+    for payload in _record_payloads(files[0]):
         record = wandb_internal_pb2.Record()
-        record.ParseFromString(data)
+        record.ParseFromString(payload)
         if record.WhichOneof("record_type") == "history":
             rows.append(
-                {
-                    item.key or "/".join(item.nested_key): json.loads(item.value_json)
-                    for item in record.history.item
-                }
+                {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
             )
     return rows

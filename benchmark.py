@@ -1,0 +1,12 @@
+"""Benchmarks that print numbers and ratios: `python benchmark.py precision [--height 128 ...]`."""
+
+import sys
+
+from depthlab.benchmarks import precision
+
+BENCHMARKS = {"precision": precision.main}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:
+        sys.exit(f"usage: python benchmark.py {{{','.join(BENCHMARKS)}}} [options]")
+    BENCHMARKS[sys.argv[1]](sys.argv[2:])

@@ -59,9 +59,7 @@ def run_cli(
     args = [sys.executable, str(REPO / script), *overrides]
     if run_dir is not None:
         args.append(f"hydra.run.dir={run_dir}")
-    return subprocess.run(
-        args, cwd=REPO, env=cli_env(tmp_path), capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run(args, cwd=REPO, env=cli_env(tmp_path), capture_output=True, text=True, timeout=timeout)
 
 
 def read_metrics(run_dir: Path) -> dict[str, float]:

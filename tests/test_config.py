@@ -22,9 +22,7 @@ def options(group: str) -> list[str]:
 
 def compose_train(*overrides: str, tmp_path: Path):
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose(
-            "train", overrides=[f"paths.output_dir={tmp_path}", f"paths.root_dir={REPO}", *overrides]
-        )
+        return compose("train", overrides=[f"paths.output_dir={tmp_path}", f"paths.root_dir={REPO}", *overrides])
 
 
 def test_config_groups_mirror_the_code():
@@ -89,7 +87,8 @@ def test_cpu_precision_follows_the_cpu(tmp_path, monkeypatch):
     assert precision.cpu_has_bf16(str(with_bf16)) and not precision.cpu_has_bf16(str(without))
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
     assert compose_train(tmp_path=tmp_path).trainer.precision == "32-true"
-    assert compose_train("trainer=ddp_spawn", "trainer.accelerator=cpu", tmp_path=tmp_path).trainer.precision == "32-true"
+    spawn = compose_train("trainer=ddp_spawn", "trainer.accelerator=cpu", tmp_path=tmp_path)
+    assert spawn.trainer.precision == "32-true"
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
     assert compose_train(tmp_path=tmp_path).trainer.precision == "bf16-mixed"
     assert compose_train("trainer=gpu", tmp_path=tmp_path).trainer.precision == "16-mixed"

@@ -258,9 +258,7 @@ def test_depth_metrics_states_merge_like_ddp_ranks() -> None:
         (rank0 if i % 2 else rank1).update(*batch)
     rank0.merge_state(rank1)
     merged, expected = rank0.compute(), whole.compute()
-    assert {k: v.item() for k, v in merged.items()} == pytest.approx(
-        {k: v.item() for k, v in expected.items()}
-    )
+    assert {k: v.item() for k, v in merged.items()} == pytest.approx({k: v.item() for k, v in expected.items()})
     assert whole._reductions["sums"] is whole._reductions["counts"]  # both use the "sum" reduction
     assert DepthMetrics.full_state_update is False and DepthMetrics.is_differentiable is False
 

@@ -21,9 +21,7 @@ def colorize(
     return rgb
 
 
-def depth_panel(
-    rgb: torch.Tensor, target: torch.Tensor, pred: torch.Tensor, valid: torch.Tensor
-) -> torch.Tensor:
+def depth_panel(rgb: torch.Tensor, target: torch.Tensor, pred: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """One row per sample: RGB | ground truth | prediction | |error|, all depth maps on one metric scale."""
     vmax = float(target[valid].max()) if valid.any() else float(pred.max())
     gt = colorize(target, 0.0, vmax, valid=valid)

@@ -22,11 +22,7 @@ class ImagePanels(pl.Callback):
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if (
-            trainer.sanity_checking
-            or trainer.current_epoch % self.every_n_epochs
-            or trainer.datamodule is None
-        ):
+        if trainer.sanity_checking or trainer.current_epoch % self.every_n_epochs or trainer.datamodule is None:
             return
         panel = self.make_panel(trainer.datamodule, pl_module)
         key, step = "val/panel", trainer.global_step

@@ -21,15 +21,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint, naming the file when it is missing, corrupt or not from depthlab."""
     path = Path(path)
     if not path.is_file():
-        raise DepthlabError(
-            f"ckpt_path={path} does not exist; pass a .ckpt from a run's checkpoints/ directory"
-        )
+        raise DepthlabError(f"ckpt_path={path} does not exist; pass a .ckpt from a run's checkpoints/ directory")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:
-        raise DepthlabError(
-            f"ckpt_path={path} is not a readable PyTorch checkpoint ({type(err).__name__})"
-        ) from None
+        raise DepthlabError(f"ckpt_path={path} is not a readable PyTorch checkpoint ({type(err).__name__})") from None
     if "depthlab_config" not in checkpoint or "state_dict" not in checkpoint:
         raise DepthlabError(f"ckpt_path={path} was not written by depthlab's train.py (no embedded config)")
     return checkpoint

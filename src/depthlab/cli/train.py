@@ -39,9 +39,7 @@ def train(cfg: DictConfig) -> float | None:
         pl.seed_everything(cfg.seed, workers=True)
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path and not Path(ckpt_path).is_file():
-        raise DepthlabError(
-            f"ckpt_path={ckpt_path} does not exist; pass a .ckpt written by train.py to resume"
-        )
+        raise DepthlabError(f"ckpt_path={ckpt_path} does not exist; pass a .ckpt written by train.py to resume")
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
     module.net.check_input_size(*datamodule.sample_shape())
@@ -55,13 +53,9 @@ def train(cfg: DictConfig) -> float | None:
     best = _best_checkpoint(trainer)
     if best:
         print(f"best checkpoint: {best}")
-    metrics |= scalar_metrics(
-        trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
-    )
+    metrics |= scalar_metrics(trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
     if cfg.get("test"):
-        metrics |= scalar_metrics(
-            trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
-        )
+        metrics |= scalar_metrics(trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
     if trainer.is_global_zero:
         if cfg.get("baseline", True):
             metrics |= {f"baseline/val/{k}": v for k, v in constant_baseline(datamodule, "val").items()}

@@ -36,14 +36,10 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def finalize_sample(
-    raw: Sample, min_depth: float, max_depth: float, mean: torch.Tensor, std: torch.Tensor
-) -> Sample:
+def finalize_sample(raw: Sample, min_depth: float, max_depth: float, mean: torch.Tensor, std: torch.Tensor) -> Sample:
     """Turn a raw sample into the contract: masked metres, bool valid, normalised images, float32."""
     sample = dict(raw)
-    depth = torch.as_tensor(np.asarray(raw["depth"]), dtype=torch.float32).reshape(
-        1, *np.shape(raw["depth"])[-2:]
-    )
+    depth = torch.as_tensor(np.asarray(raw["depth"]), dtype=torch.float32).reshape(1, *np.shape(raw["depth"])[-2:])
     valid = torch.isfinite(depth) & (depth > min_depth) & (depth < max_depth)
     if "valid" in raw:
         valid &= torch.as_tensor(np.asarray(raw["valid"])).reshape(valid.shape).bool()
@@ -69,9 +65,7 @@ def _chw(image: Any) -> torch.Tensor:
 class ContractDataset(Dataset):
     """Wrap a raw dataset: apply the split's transform, then enforce the sample contract."""
 
-    def __init__(
-        self, raw: Dataset, transform: Transform | None, finalize: Callable[[Sample], Sample]
-    ) -> None:
+    def __init__(self, raw: Dataset, transform: Transform | None, finalize: Callable[[Sample], Sample]) -> None:
         self.raw, self.transform, self.finalize = raw, transform, finalize
 
     def __len__(self) -> int:
@@ -103,15 +97,11 @@ class DepthDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         if num_workers < 0:
-            raise DepthlabError(
-                f"data.num_workers={num_workers} is negative; use 0 (load in the main process) or more"
-            )
+            raise DepthlabError(f"data.num_workers={num_workers} is negative; use 0 (load in the main process) or more")
         if batch_size < 1:
             raise DepthlabError(f"data.batch_size={batch_size} must be at least 1")
         if not 0 <= min_depth < max_depth:
-            raise DepthlabError(
-                f"data.min_depth={min_depth} / data.max_depth={max_depth}: need 0 <= min < max"
-            )
+            raise DepthlabError(f"data.min_depth={min_depth} / data.max_depth={max_depth}: need 0 <= min < max")
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.min_depth, self.max_depth = float(min_depth), float(max_depth)
@@ -138,9 +128,7 @@ class DepthDataModule(pl.LightningDataModule):
         if split not in self.datasets:
             raw = self.build_dataset(split)
             if len(raw) == 0:
-                raise DepthlabError(
-                    f"the {split} split of data={self.name} is empty; check its root and split files"
-                )
+                raise DepthlabError(f"the {split} split of data={self.name} is empty; check its root and split files")
             self.datasets[split] = ContractDataset(raw, self.transform(split), self.finalize)
         return self.datasets[split]
 

@@ -94,9 +94,9 @@ def render_scene(
 ) -> RenderedScene:
     """Render one random scene; identical output for identical arguments.
 
-    Narrow camera-height, pitch (mean, std in degrees) and field-of-view ranges keep metric scale inferable from one image (as with one
-    sensor on a tripod or robot), and a light haze adds aerial perspective; widen the ranges or pass
-    haze_distance=None for a harder, more scale-ambiguous benchmark.
+    Narrow camera-height, pitch (mean, std in degrees) and field-of-view ranges keep metric scale inferable
+    from one image (as with one sensor on a tripod or robot), and a light haze adds aerial perspective; widen
+    the ranges or pass haze_distance=None for a harder, more scale-ambiguous benchmark.
     """
     if height < 1 or width < 1:
         raise ValueError(f"height and width must be positive, got {height}x{width}")
@@ -195,9 +195,7 @@ def _camera_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return np.stack([right, down, fwd], axis=1)
 
 
-def _sample_object(
-    rng: np.random.Generator, room: np.ndarray, cam: np.ndarray, yaw: float, hfov: float
-) -> _Object:
+def _sample_object(rng: np.random.Generator, room: np.ndarray, cam: np.ndarray, yaw: float, hfov: float) -> _Object:
     """Random primitive resting on (or floating just above) the floor, preferably inside the view cone."""
     kind = int(rng.integers(3))
     if kind == _BOX:
@@ -351,9 +349,7 @@ def _trace_room(p: _SceneParams, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return t, face
 
 
-def _trace_objects(
-    objects: tuple[_Object, ...], o: np.ndarray, d: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _trace_objects(objects: tuple[_Object, ...], o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nearest object hit distance and index per ray (inf / -1); exact tests only inside bounding spheres."""
     t, idx = np.full(d.shape[1], np.inf), np.full(d.shape[1], -1)
     a = _dot(d, d)

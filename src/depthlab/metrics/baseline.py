@@ -19,9 +19,7 @@ def train_median_depth(datamodule: DepthDataModule, max_samples: int = 200) -> f
     return float(torch.cat(values).median())
 
 
-def constant_baseline(
-    datamodule: DepthDataModule, split: str = "val", max_train: int = 200
-) -> dict[str, float]:
+def constant_baseline(datamodule: DepthDataModule, split: str = "val", max_train: int = 200) -> dict[str, float]:
     """Metrics of predicting the train median everywhere on a split."""
     median = train_median_depth(datamodule, max_train)
     metrics = DepthMetrics(ssim_range=datamodule.max_depth)

@@ -39,9 +39,7 @@ def masked_mean(x: Tensor, mask: Tensor, dim: tuple[int, ...] | None = None) -> 
     return kept.sum(dim) / mask.sum(dim).clamp_min(1)
 
 
-def masked_ssim_map(
-    pred: Tensor, target: Tensor, valid: Tensor, window: int, data_range: Tensor | float
-) -> Tensor:
+def masked_ssim_map(pred: Tensor, target: Tensor, valid: Tensor, window: int, data_range: Tensor | float) -> Tensor:
     """Kornia SSIM map of pred vs target over [0, data_range], invalid pixels of both zeroed so holes match.
 
     The window shrinks to the largest odd size the reflect padding allows (2 * min(H, W) - 1) on tiny images.

@@ -41,9 +41,7 @@ def create_smp(
     arch: str, encoder: str, encoder_weights: str | None, in_channels: int, classes: int, **arch_kwargs: Any
 ) -> nn.Module:
     """Build an smp model, failing fast with one clear line on unknown names or unreachable weights."""
-    kwargs = dict(
-        encoder_name=encoder, encoder_weights=encoder_weights, in_channels=in_channels, classes=classes
-    )
+    kwargs = dict(encoder_name=encoder, encoder_weights=encoder_weights, in_channels=in_channels, classes=classes)
     kwargs |= arch_kwargs
     try:
         if encoder_weights is None:
@@ -84,9 +82,7 @@ class SmpDepthNet(nn.Module):
     ) -> None:
         super().__init__()
         self.arch, self.encoder_name = arch, encoder
-        self.net = create_smp(
-            arch, encoder, encoder_weights, in_channels, classes=1, **dict(arch_kwargs or {})
-        )
+        self.net = create_smp(arch, encoder, encoder_weights, in_channels, classes=1, **dict(arch_kwargs or {}))
         self.head = DepthActivation(head, min_depth, max_depth)
 
     @property

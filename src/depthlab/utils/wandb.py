@@ -53,9 +53,7 @@ def make_wandb_logger(mode: str = "auto", save_dir: str = ".", **kwargs: Any) ->
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("WANDB_SILENT", "true")
     if resolved != "online":
-        rank_zero_info(
-            f"W&B: {resolved} mode (no credentials or no network); runs are written to {save_dir}/wandb"
-        )
+        rank_zero_info(f"W&B: {resolved} mode (no credentials or no network); runs are written to {save_dir}/wandb")
     return WandbLogger(mode=resolved, save_dir=save_dir, **kwargs)
 
 

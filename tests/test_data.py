@@ -103,3 +103,11 @@ def test_empty_split_and_unknown_split_are_named():
         tiny_dm(num_val=0).dataset("val")
     with pytest.raises(DepthlabError, match="unknown split 'dev'"):
         tiny_dm().dataset("dev")
+
+
+def test_scene_ranges_come_from_config_and_unknown_keys_are_named():
+    dm = tiny_dm(scene={"camera_height": [1.0, 1.1], "haze_distance": None})
+    assert dm.ranges.camera_height == (1.0, 1.1) and dm.ranges.haze_distance is None
+    assert not torch.equal(dm.dataset("train")[0]["image"], tiny_dm().dataset("train")[0]["image"])
+    with pytest.raises(DepthlabError, match="data.scene.fov is unknown; scene keys: camera_height"):
+        tiny_dm(scene={"fov": [50, 60]})

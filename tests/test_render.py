@@ -11,6 +11,7 @@ from depthlab.data.render import (
     _BOX,
     _SPHERE,
     RenderedScene,
+    SceneRanges,
     _camera_rotation,
     _Object,
     _render,
@@ -174,3 +175,14 @@ def test_object_count_bounds_and_placement() -> None:
 def test_invalid_object_bounds_raise(lo: int, hi: int) -> None:
     with pytest.raises(ValueError):
         render_scene(0, H, W, min_objects=lo, max_objects=hi)
+
+
+def test_scene_ranges_bound_camera_and_haze():
+    ranges = SceneRanges(camera_height=(1.0, 1.1), hfov_deg=(70.0, 70.0), haze_distance=None)
+    for seed in range(10):
+        params = _sample_params(seed, ranges=ranges)
+        assert 1.0 <= params.cam_pos[2] <= 1.1 and np.isclose(np.rad2deg(params.hfov), 70.0)
+        assert np.isinf(params.haze_distance)
+    hazy, clear = render_scene(3, 24, 32), render_scene(3, 24, 32, ranges=SceneRanges(haze_distance=None))
+    np.testing.assert_array_equal(hazy.depth, clear.depth)
+    assert np.abs(hazy.image - clear.image).mean() > 0.02

@@ -14,7 +14,7 @@ from depthlab.utils.errors import DepthlabError
 def test_auto_mode(monkeypatch, creds, net, expected):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setattr(wb, "has_credentials", lambda: creds)
-    monkeypatch.setattr(wb, "reachable", lambda *a, **k: net)
+    monkeypatch.setattr(wb, "server_reachable", lambda *a, **k: net)
     assert wb.resolve_mode("auto") == expected
 
 
@@ -40,4 +40,6 @@ def test_credentials_from_env_or_netrc(monkeypatch, tmp_path):
 
 
 def test_unreachable_host_answers_quickly():
-    assert wb.reachable("127.0.0.1.invalid", timeout=0.5) is False
+    from depthlab.utils.net import reachable
+
+    assert reachable("127.0.0.1.invalid", timeout=0.5) is False

@@ -9,7 +9,7 @@ the ray parameter t of a hit *is* its metric z-depth (no normalisation anywhere 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -81,52 +81,59 @@ class _SceneParams:
     haze_color: np.ndarray | None = None  # (3,)
 
 
+@dataclass(frozen=True)
+class SceneRanges:
+    """Camera and atmosphere ranges of the scene distribution (the benchmark's difficulty knobs).
+
+    Narrow camera-height, pitch and field-of-view ranges keep metric scale inferable from one image (one sensor
+    on a tripod or robot), and haze adds aerial perspective; widen the ranges or set haze_distance=None for a
+    harder, more scale-ambiguous benchmark.
+    """
+
+    camera_height: tuple[float, float] = (1.2, 1.8)  # metres, uniform
+    hfov_deg: tuple[float, float] = (55.0, 65.0)  # horizontal field of view, uniform
+    pitch_deg: tuple[float, float] = (-10.0, 4.0)  # mean, std of a normal (negative looks down)
+    haze_distance: tuple[float, float] | None = (4.0, 6.0)  # metres, uniform; transmittance exp(-z / distance)
+
+    @classmethod
+    def from_mapping(cls, values: dict | None) -> SceneRanges:
+        """Build from config values (lists become tuples); unknown keys raise a one-line ValueError."""
+        values = dict(values or {})
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            known = ", ".join(f.name for f in fields(cls))
+            raise ValueError(f"data.scene.{sorted(unknown)[0]} is unknown; scene keys: {known}")
+        return cls(**{k: tuple(v) if v is not None else None for k, v in values.items()})
+
+
 def render_scene(
     seed: int,
     height: int,
     width: int,
     min_objects: int = 1,
     max_objects: int = 8,
-    camera_height: tuple[float, float] = (1.2, 1.8),
-    hfov_deg: tuple[float, float] = (55.0, 65.0),
-    haze_distance: tuple[float, float] | None = (4.0, 6.0),
-    pitch_deg: tuple[float, float] = (-10.0, 4.0),
+    ranges: SceneRanges | None = None,
 ) -> RenderedScene:
-    """Render one random scene; identical output for identical arguments.
-
-    Narrow camera-height, pitch (mean, std in degrees) and field-of-view ranges keep metric scale inferable
-    from one image (as with one sensor on a tripod or robot), and a light haze adds aerial perspective; widen
-    the ranges or pass haze_distance=None for a harder, more scale-ambiguous benchmark.
-    """
+    """Render one random scene; identical output for identical arguments."""
     if height < 1 or width < 1:
         raise ValueError(f"height and width must be positive, got {height}x{width}")
-    haze = tuple(haze_distance) if haze_distance else None
-    params = _sample_params(
-        seed, min_objects, max_objects, tuple(camera_height), tuple(hfov_deg), haze, tuple(pitch_deg)
-    )
-    return _render(params, height, width)
+    return _render(_sample_params(seed, min_objects, max_objects, ranges or SceneRanges()), height, width)
 
 
 # ----------------------------------------------------------------------------------------- sampling
 
 
 def _sample_params(
-    seed: int,
-    min_objects: int = 1,
-    max_objects: int = 8,
-    camera_height: tuple[float, float] = (1.2, 1.8),
-    hfov_deg: tuple[float, float] = (55.0, 65.0),
-    haze_distance: tuple[float, float] | None = (4.0, 6.0),
-    pitch_deg: tuple[float, float] = (-10.0, 4.0),
+    seed: int, min_objects: int = 1, max_objects: int = 8, ranges: SceneRanges = SceneRanges()
 ) -> _SceneParams:
     """Draw every random quantity up front (resolution independent) so image and background share them."""
     if not 0 <= min_objects <= max_objects:
         raise ValueError(f"need 0 <= min_objects <= max_objects, got {min_objects}, {max_objects}")
     rng = np.random.default_rng(seed)
-    room, cam_pos, yaw = _sample_room_camera(rng, camera_height)
-    pitch = np.deg2rad(np.clip(rng.normal(pitch_deg[0], pitch_deg[1]), -35.0, 10.0))
+    room, cam_pos, yaw = _sample_room_camera(rng, ranges.camera_height)
+    pitch = np.deg2rad(np.clip(rng.normal(*ranges.pitch_deg), -35.0, 10.0))
     roll = np.deg2rad(np.clip(rng.normal(0.0, 1.0), -3.0, 3.0))
-    hfov = float(np.deg2rad(rng.uniform(*hfov_deg)))
+    hfov = float(np.deg2rad(rng.uniform(*ranges.hfov_deg)))
     n_objects = int(rng.integers(min_objects, max_objects + 1))
     objects = tuple(_sample_object(rng, room, cam_pos, yaw, hfov) for _ in range(n_objects))
     floor_kind = (_CHECKER, _TILES, _WOOD)[rng.integers(3)]
@@ -162,7 +169,7 @@ def _sample_params(
         shadows=True,
         noise_sigma=0.01,
         noise_seed=int(rng.integers(2**31)),
-        haze_distance=float(rng.uniform(*haze_distance)) if haze_distance else np.inf,
+        haze_distance=float(rng.uniform(*ranges.haze_distance)) if ranges.haze_distance else np.inf,
         haze_color=0.75 + rng.normal(0, 0.02, 3),
     )
 

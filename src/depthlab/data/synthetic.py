@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
 
 from depthlab.data.base import DepthDataModule, Sample
-from depthlab.data.render import render_scene
+from depthlab.data.render import SceneRanges, render_scene
 from depthlab.utils.errors import DepthlabError
 
 # Seeds of the three splits live in disjoint ranges, so no scene is in two splits.
 SPLIT_OFFSETS = {"train": 0, "val": 1_000_000_000, "test": 2_000_000_000}
-SCENE_KEYS = {"camera_height", "hfov_deg", "haze_distance", "pitch_deg"}
 
 
 class SyntheticDepthDataset(Dataset):
@@ -30,11 +28,11 @@ class SyntheticDepthDataset(Dataset):
         min_objects: int = 1,
         max_objects: int = 8,
         cache: bool = False,
-        scene: dict[str, Any] | None = None,
+        ranges: SceneRanges | None = None,
     ) -> None:
         self.split, self.count, self.height, self.width = split, count, height, width
         self.seed, self.min_objects, self.max_objects = seed, min_objects, max_objects
-        self.scene = dict(scene or {})  # camera / haze ranges passed to render_scene
+        self.ranges = ranges or SceneRanges()
         self.cache: dict[int, Sample] | None = {} if cache else None
 
     def __len__(self) -> int:
@@ -49,7 +47,9 @@ class SyntheticDepthDataset(Dataset):
             raise IndexError(index)
         if self.cache is not None and index in self.cache:
             return dict(self.cache[index])
-        scene = render_scene(self.scene_seed(index), self.height, self.width, self.min_objects, self.max_objects)
+        scene = render_scene(
+            self.scene_seed(index), self.height, self.width, self.min_objects, self.max_objects, self.ranges
+        )
         sample = {
             "image": scene.image,
             "depth": scene.depth,
@@ -79,8 +79,8 @@ class SyntheticDataModule(DepthDataModule):
         num_train: int = 2000,
         num_val: int = 200,
         num_test: int = 200,
-        height: int = 128,
-        width: int = 160,
+        height: int = 96,
+        width: int = 128,
         seed: int = 0,
         min_objects: int = 1,
         max_objects: int = 8,
@@ -98,15 +98,10 @@ class SyntheticDataModule(DepthDataModule):
         self.counts = {"train": num_train, "val": num_val, "test": num_test}
         self.height, self.width, self.seed = height, width, seed
         self.min_objects, self.max_objects, self.cache = min_objects, max_objects, cache
-        self.scene = {
-            k: (tuple(v) if isinstance(v, Sequence) and not isinstance(v, str) else v)
-            for k, v in dict(scene or {}).items()
-        }
-        unknown = set(self.scene) - SCENE_KEYS
-        if unknown:
-            raise DepthlabError(
-                f"data.scene.{sorted(unknown)[0]} is unknown; scene keys: {', '.join(sorted(SCENE_KEYS))}"
-            )
+        try:
+            self.ranges = SceneRanges.from_mapping(scene)
+        except (TypeError, ValueError) as err:
+            raise DepthlabError(str(err)) from None
 
     def build_dataset(self, split: str) -> Dataset:
         return SyntheticDepthDataset(
@@ -118,5 +113,5 @@ class SyntheticDataModule(DepthDataModule):
             self.min_objects,
             self.max_objects,
             self.cache,
-            self.scene,
+            self.ranges,
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,17 +12,14 @@ from torch import nn
 
 from depthlab.models.heads import DepthActivation
 from depthlab.utils.errors import DepthlabError
+from depthlab.utils.net import reachable
 
 HUB_HOST = "huggingface.co"
 
 
-def hub_reachable(host: str = HUB_HOST, timeout: float = 2.0) -> bool:
-    """True when the weight hub answers on 443 within `timeout` (avoids smp's long offline retries)."""
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """True when the weight hub answers quickly (avoids smp's long offline retries)."""
+    return reachable(HUB_HOST, timeout=timeout)
 
 
 @contextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import netrc
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 from depthlab.utils.errors import DepthlabError
+from depthlab.utils.net import reachable
 
 WANDB_HOST = "api.wandb.ai"
 MODES = ("auto", "online", "offline", "disabled")
@@ -28,13 +28,9 @@ def has_credentials() -> bool:
         return False
 
 
-def reachable(host: str = WANDB_HOST, timeout: float = 2.0) -> bool:
+def server_reachable(timeout: float = 2.0) -> bool:
     """True when the W&B server answers on 443 quickly (online mode without a network would stall)."""
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    return reachable(WANDB_HOST, timeout=timeout)
 
 
 def resolve_mode(mode: str = "auto") -> str:
@@ -43,7 +39,7 @@ def resolve_mode(mode: str = "auto") -> str:
     if mode not in MODES:
         raise DepthlabError(f"logger.wandb.mode={mode!r} is unknown; use one of {', '.join(MODES)}")
     if mode == "auto":
-        mode = "online" if has_credentials() and reachable() else "offline"
+        mode = "online" if has_credentials() and server_reachable() else "offline"
     return mode
 
 

@@ -25,10 +25,10 @@ def instantiate_all(section: DictConfig | None) -> list[Any]:
 
 
 def scalar_metrics(values: dict[str, Any], prefixes: tuple[str, ...] = SPLITS) -> dict[str, float]:
-    """Keep `{split}/{name}` entries as plain floats."""
+    """Keep `{split}/{name}` entries as plain floats (without Lightning's `_step` / `_epoch` duplicates)."""
     out = {}
     for key, value in values.items():
-        if key.split("/", 1)[0] in prefixes:
+        if key.split("/", 1)[0] in prefixes and not key.endswith(("_step", "_epoch")):
             out[key] = float(value)
     return dict(sorted(out.items()))
 

@@ -112,3 +112,11 @@ def test_resolved_config_roundtrips_through_a_plain_dict(tmp_path):
     cfg = compose_train("loss=ssim_l1_edge", tmp_path=tmp_path)
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert build_module(OmegaConf.create(plain)).loss.weights == build_module(cfg).loss.weights
+
+
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (REPO / "experiments").glob("*.yaml")))
+def test_every_experiment_composes_and_builds(experiment, tmp_path):
+    cfg = compose_train(f"experiment={experiment}", tmp_path=tmp_path)
+    assert cfg.task_name == experiment
+    build_module(cfg)
+    instantiate(cfg.data)

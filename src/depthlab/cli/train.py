@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -77,4 +76,3 @@ def _close_loggers(trainer: pl.Trainer) -> None:
             if hint:
                 print(f"W&B run saved offline; upload it with: {hint}")
             wandb.finish()
-    os.environ.pop("WANDB_RUN_ID", None)

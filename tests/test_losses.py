@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
-from depthlab.losses import CompositeLoss, EdgeLoss, L1Loss, SSIMLoss
+from depthlab.losses import CompositeLoss, EdgeLoss, L1Loss, MSELoss, RMSELoss, SSIMLoss
 from depthlab.utils.errors import DepthlabError
 
 
@@ -143,3 +143,16 @@ def test_composite_from_hydra_yaml() -> None:
     outputs, batch = make_inputs(EDGE_PRED, EDGE_TARGET, EDGE_VALID)
     out = loss(outputs, batch)
     assert out["loss"].item() == pytest.approx(out["l1"].item() + 0.85 * out["ssim"].item())
+
+
+def test_mse_and_rmse_hand_values_ignore_invalid_pixels() -> None:
+    valid = [[True, True], [False, True]]
+    outputs, batch = make_inputs([[1.0, 2.0], [3.0, 4.0]], [[1.5, 2.0], [float("nan"), 6.0]], valid)
+    mse = (0.25 + 0.0 + 4.0) / 3
+    assert MSELoss()(outputs, batch).item() == pytest.approx(mse, rel=1e-12)
+    rmse = RMSELoss(eps=0.0)(outputs, batch)
+    assert rmse.item() == pytest.approx(mse**0.5, rel=1e-12)
+    rmse.backward()
+    assert torch.isfinite(outputs["depth"].grad).all()
+    empty = make_inputs([[1.0]], [[2.0]], [[False]])
+    assert RMSELoss()(*empty).item() == pytest.approx(1e-4, rel=1e-6)

@@ -28,6 +28,25 @@ class L1Loss(nn.Module):
         return masked_mean((pred - target).abs(), valid)
 
 
+class MSELoss(nn.Module):
+    """Mean (p - g)^2 over valid pixels: the squared-error term some seeds train with."""
+
+    def forward(self, outputs: dict, batch: dict) -> Tensor:
+        pred, target, valid = _unpack(outputs, batch)
+        return masked_mean((pred - target) ** 2, valid)
+
+
+class RMSELoss(MSELoss):
+    """sqrt of the masked MSE (eps-guarded so the gradient at 0 error stays finite): the depth+mask seed's depth term."""
+
+    def __init__(self, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, outputs: dict, batch: dict) -> Tensor:
+        return torch.sqrt(super().forward(outputs, batch) + self.eps)
+
+
 class SSIMLoss(nn.Module):
     """clamp((1 - SSIM) / 2, 0, 1) over valid pixels: penalises wrong local structure L1 averages away."""
 

@@ -37,7 +37,7 @@ class MSELoss(nn.Module):
 
 
 class RMSELoss(MSELoss):
-    """sqrt of the masked MSE (eps-guarded so the gradient at 0 error stays finite): the depth+mask seed's depth term."""
+    """sqrt of the masked MSE, eps-guarded so its gradient stays finite at 0 error: the depth+mask seed's term."""
 
     def __init__(self, eps: float = 1e-8) -> None:
         super().__init__()

@@ -68,15 +68,40 @@ class SSIMLoss(nn.Module):
         return f"window={self.window}, max_depth={self.max_depth}"
 
 
+def masked_gradient_l1(x: Tensor, valid: Tensor) -> Tensor:
+    """Mean |dx x| + mean |dy x| over forward differences whose two pixels are both valid."""
+    axes = zip(_neighbour_pairs(x), _neighbour_pairs(valid), strict=True)
+    terms = [masked_mean((x1 - x0).abs(), v1 & v0) for (x1, x0), (v1, v0) in axes]
+    return terms[0] + terms[1]
+
+
 class EdgeLoss(nn.Module):
     """Gradient L1 on forward differences: keeps depth edges sharp where plain L1 blurs them.
 
     Slicing, not kornia.filters.spatial_gradient: Sobel/central differences with padding would mix invalid
     pixels into valid positions, while a forward difference here is valid only where both its pixels are.
+    dx p - dx g = dx (p - g), so this is the gradient L1 of the residual.
     """
 
     def forward(self, outputs: dict, batch: dict) -> Tensor:
         pred, target, valid = _unpack(outputs, batch)
-        axes = zip(_neighbour_pairs(pred), _neighbour_pairs(target), _neighbour_pairs(valid), strict=True)
-        terms = [masked_mean(((p1 - p0) - (g1 - g0)).abs(), v1 & v0) for (p1, p0), (g1, g0), (v1, v0) in axes]
-        return terms[0] + terms[1]
+        return masked_gradient_l1(pred - target, valid)
+
+
+class BerHuLoss(nn.Module):
+    """Reverse Huber: L1 for small errors, scaled L2 above c = threshold * max|x| (per batch, Laina et al. 2016)."""
+
+    def __init__(self, threshold: float = 0.2) -> None:
+        super().__init__()
+        if not threshold > 0:
+            raise ValueError(f"BerHuLoss threshold must be > 0, got {threshold}")
+        self.threshold = threshold
+
+    def forward(self, outputs: dict, batch: dict) -> Tensor:
+        pred, target, valid = _unpack(outputs, batch)
+        x = torch.where(valid, (pred - target).abs(), torch.zeros_like(pred))
+        c = (self.threshold * x.detach().max()).clamp_min(1e-12)  # a constant of the step, as in the reference
+        return masked_mean(torch.where(x <= c, x, (x**2 + c**2) / (2 * c)), valid)
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}"

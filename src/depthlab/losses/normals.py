@@ -1,0 +1,60 @@
+"""Surface-normal loss: normals of the predicted and true depth maps (kornia), compared by cosine."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from kornia.geometry.depth import depth_to_normals
+from torch import Tensor, nn
+
+from depthlab.losses.terms import _unpack
+from depthlab.metrics.functional import masked_mean
+from depthlab.utils.errors import DepthlabError
+
+
+def pinhole_intrinsics(height: int, width: int, hfov_deg: float, batch: int, like: Tensor) -> Tensor:
+    """[B, 3, 3] K of a centred pinhole camera with the given horizontal field of view."""
+    f = (width / 2) / math.tan(math.radians(hfov_deg) / 2)
+    k = torch.tensor([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]], dtype=like.dtype)
+    return k.to(like.device).expand(batch, 3, 3)
+
+
+def erode(valid: Tensor) -> Tensor:
+    """Pixels whose whole 3x3 neighbourhood is valid: the support of a Sobel-based normal."""
+    return -F.max_pool2d(-valid.to(torch.float32), 3, stride=1, padding=1) > 0.5
+
+
+class SurfaceNormalLoss(nn.Module):
+    """mean(1 - cos(n_p, n_g)) over pixels with a valid 3x3 neighbourhood: penalises wrong local geometry.
+
+    Normals come from kornia.geometry.depth.depth_to_normals with batch["intrinsics"]; a dataset without
+    intrinsics needs `hfov_deg` (an assumed centred pinhole camera; the panorama seed's setup).
+    """
+
+    def __init__(self, hfov_deg: float | None = None) -> None:
+        super().__init__()
+        if hfov_deg is not None and not 0 < hfov_deg < 180:
+            raise ValueError(f"SurfaceNormalLoss hfov_deg must be in (0, 180), got {hfov_deg}")
+        self.hfov_deg = hfov_deg
+
+    def intrinsics(self, batch: dict, pred: Tensor) -> Tensor:
+        """The batch's K, or the assumed pinhole K; one clear error when there is neither."""
+        if "intrinsics" in batch:
+            return batch["intrinsics"].to(pred.dtype)
+        if self.hfov_deg is None:
+            raise DepthlabError(
+                "loss term SurfaceNormalLoss needs batch['intrinsics']; this dataset has none, so set "
+                "hfov_deg on the term (e.g. loss.terms.normal.hfov_deg=60)"
+            )
+        return pinhole_intrinsics(*pred.shape[-2:], self.hfov_deg, pred.shape[0], pred)
+
+    def forward(self, outputs: dict, batch: dict) -> Tensor:
+        pred, target, valid = _unpack(outputs, batch)
+        k = self.intrinsics(batch, pred)
+        cos = (depth_to_normals(pred, k) * depth_to_normals(target, k)).sum(1, keepdim=True)
+        return masked_mean(1.0 - cos, erode(valid))
+
+    def extra_repr(self) -> str:
+        return f"hfov_deg={self.hfov_deg}"

@@ -35,7 +35,7 @@ def scalar_metrics(values: dict[str, Any], prefixes: tuple[str, ...] = SPLITS) -
 
 def metrics_table(columns: dict[str, dict[str, float]], title: str) -> Table:
     """A rich table with one row per metric name and one column per split or source."""
-    names = [n for n in (*DEPTH_METRIC_KEYS, "iou", "dice", "loss") if any(n in c for c in columns.values())]
+    names = [n for n in (*DEPTH_METRIC_KEYS, "whdr", "iou", "dice", "loss") if any(n in c for c in columns.values())]
     table = Table(title=title)
     table.add_column("metric")
     for header in columns:
@@ -58,6 +58,11 @@ def split_columns(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
 def report(metrics: dict[str, float], output_dir: str | Path, title: str) -> Path:
     """Print the metrics table and write metrics.json into the run directory."""
     Console().print(metrics_table(split_columns(metrics), title))
+    return write_metrics(metrics, output_dir)
+
+
+def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
+    """Write metrics.json into the run directory."""
     path = Path(output_dir) / "metrics.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(metrics, indent=2, sort_keys=True, allow_nan=True) + "\n")

@@ -10,22 +10,9 @@ from torch import Tensor, nn
 from depthlab.losses.scale_invariant import check_choice
 from depthlab.losses.terms import _unpack
 from depthlab.metrics.functional import masked_mean
+from depthlab.metrics.whdr import ordinal_labels, sample_random_pairs, take
 
 MODES = ("logistic", "hinge")
-
-
-def ordinal_labels(g_i: Tensor, g_j: Tensor, sigma: float) -> Tensor:
-    """+1 where g_i / g_j >= 1 + sigma, -1 where <= 1 / (1 + sigma), 0 (about equal) otherwise."""
-    ratio = g_i / g_j.clamp_min(1e-12)
-    return (ratio >= 1 + sigma).to(g_i.dtype) - (ratio <= 1 / (1 + sigma)).to(g_i.dtype)
-
-
-def sample_random_pairs(valid: Tensor, n: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-    """[B, n] flat indices of two points drawn uniformly (with replacement) from each image's valid pixels."""
-    weights = valid.flatten(1).to(torch.float32)
-    weights = torch.where(weights.sum(1, keepdim=True) > 0, weights, torch.ones_like(weights))  # empty: any pixel
-    pick = torch.multinomial(weights, 2 * n, replacement=True, generator=generator)
-    return pick[:, :n], pick[:, n:]
 
 
 def sample_edge_pairs(
@@ -50,11 +37,6 @@ def sample_edge_pairs(
     cols = (anchors % w).unsqueeze(1) + torch.round(offsets * torch.cos(theta).unsqueeze(1)).long()
     points = rows.clamp(0, h - 1) * w + cols.clamp(0, w - 1)  # [B, 4, A]
     return points[:, :3].flatten(1), points[:, 1:].flatten(1)
-
-
-def take(x: Tensor, index: Tensor) -> Tensor:
-    """Values of [B, 1, H, W] x at flat pixel indices [B, N]."""
-    return x.flatten(1).gather(1, index)
 
 
 class RankingLoss(nn.Module):
@@ -86,7 +68,7 @@ class RankingLoss(nn.Module):
 
     def sample(self, batch: dict, valid: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         """Flat pixel indices [B, N] of the pairs' two points."""
-        return sample_random_pairs(valid.cpu(), self.n_pairs, generator)
+        return sample_random_pairs(valid, self.n_pairs, generator)
 
     def forward(self, outputs: dict, batch: dict) -> Tensor:
         pred, target, valid = _unpack(outputs, batch)
@@ -120,6 +102,6 @@ class StructureGuidedRankingLoss(RankingLoss):
 
     def sample(self, batch: dict, valid: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         image = batch["image"].detach().float().cpu()
-        edge_i, edge_j = sample_edge_pairs(image, self.n_anchors, generator)
-        rand_i, rand_j = sample_random_pairs(valid.cpu(), self.n_pairs, generator)
+        edge_i, edge_j = (x.to(valid.device) for x in sample_edge_pairs(image, self.n_anchors, generator))
+        rand_i, rand_j = sample_random_pairs(valid, self.n_pairs, generator)
         return torch.cat([edge_i, rand_i], 1), torch.cat([edge_j, rand_j], 1)

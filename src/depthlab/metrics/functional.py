@@ -31,6 +31,12 @@ _IMAGE_DIMS = (1, 2, 3)
 ArrayLike = Tensor | np.ndarray
 
 
+def masked_sum(x: Tensor, mask: Tensor, dim: tuple[int, ...] | None = None) -> Tensor:
+    """Sum of x over mask (or over `dim`), NaN/inf outside the mask kept out."""
+    kept = torch.where(mask, x, torch.zeros_like(x))
+    return kept.sum() if dim is None else kept.sum(dim)
+
+
 def masked_mean(x: Tensor, mask: Tensor, dim: tuple[int, ...] | None = None) -> Tensor:
     """Mean of x over mask (or over `dim`); 0 for an empty mask, so losses stay finite with a grad path."""
     kept = torch.where(mask, x, torch.zeros_like(x))  # where, not x * mask: NaN/inf outside the mask stay out
@@ -61,37 +67,80 @@ def _check_bchw(pred: Tensor, target: Tensor, valid: Tensor) -> None:
         )
 
 
-def _error_metrics(p: Tensor, g: Tensor, v: Tensor) -> dict[str, Tensor]:
-    """The FIELD_NOTES error and accuracy metrics per image, over the valid pixels."""
-    mean = partial(masked_mean, mask=v, dim=_IMAGE_DIMS)
+# Per-image sums over valid pixels from which every metric follows, per image or pooled over pixels.
+SUM_KEYS: tuple[str, ...] = (
+    "count",
+    "abs_rel",
+    "sq_rel",
+    "sq_err",
+    "log_sq",
+    "log",
+    "log_var",
+    "log10",
+    "abs_err",
+    "delta1",
+    "delta2",
+    "delta3",
+    "ssim",
+)
+
+
+def _pixel_sums(p: Tensor, g: Tensor, v: Tensor) -> dict[str, Tensor]:
+    """Per-image sums [B] of the FIELD_NOTES error terms over the valid pixels (all SUM_KEYS but ssim)."""
+    total = partial(masked_sum, mask=v, dim=_IMAGE_DIMS)
+    count = v.sum(_IMAGE_DIMS).to(p.dtype)
     pc = p.clamp_min(PRED_EPS)
     err = g - p
     e = torch.log(pc) - torch.log(g)
     ratio = torch.maximum(g / pc, pc / g)
-    mean_e = mean(e)[:, None, None, None]
+    mean_e = (total(e) / count.clamp_min(1))[:, None, None, None]
     out = {
-        "abs_rel": mean(err.abs() / g),
-        "sq_rel": mean(err**2 / g),
-        "rmse": mean(err**2).sqrt(),
-        "rmse_log": mean(e**2).sqrt(),
-        "log10": mean((torch.log10(g) - torch.log10(pc)).abs()),
-        # variance in centred form: equals mean(e^2) - mean(e)^2 without its cancellation near 0
-        "silog": 100.0 * mean((e - mean_e) ** 2).sqrt(),
-        "mae": mean(err.abs()),
+        "count": count,
+        "abs_rel": total(err.abs() / g),
+        "sq_rel": total(err**2 / g),
+        "sq_err": total(err**2),
+        "log_sq": total(e**2),
+        "log": total(e),
+        # centred: the per-image variance without the cancellation of mean(e^2) - mean(e)^2 near 0
+        "log_var": total((e - mean_e) ** 2),
+        "log10": total((torch.log10(g) - torch.log10(pc)).abs()),
+        "abs_err": total(err.abs()),
     }
     for k in (1, 2, 3):
-        out[f"delta{k}"] = mean((ratio < 1.25**k).to(p.dtype))
+        out[f"delta{k}"] = total((ratio < 1.25**k).to(p.dtype))
     return out
 
 
-def _ssim_metric(p: Tensor, g: Tensor, v: Tensor, ssim_range: float | None) -> Tensor:
-    """Per-image mean of the SSIM map over valid pixels, data range = ssim_range or the batch's valid max."""
+def metrics_from_sums(sums: dict[str, Tensor], pooled: bool = False) -> dict[str, Tensor]:
+    """DEPTH_METRIC_KEYS from SUM_KEYS sums: per image, or pooled over images (the per-pixel average).
+
+    Pooled silog uses mean(e^2) - mean(e)^2 (clamped at 0), since per-image centred sums do not add up.
+    """
+    n = sums["count"].clamp_min(1)
+    mean = {k: v / n for k, v in sums.items()}
+    var = (mean["log_sq"] - mean["log"] ** 2).clamp_min(0) if pooled else mean["log_var"]
+    out = {
+        "abs_rel": mean["abs_rel"],
+        "sq_rel": mean["sq_rel"],
+        "rmse": mean["sq_err"].sqrt(),
+        "rmse_log": mean["log_sq"].sqrt(),
+        "log10": mean["log10"],
+        "silog": 100.0 * var.sqrt(),
+        "mae": mean["abs_err"],
+        **{f"delta{k}": mean[f"delta{k}"] for k in (1, 2, 3)},
+        "ssim": mean["ssim"],
+    }
+    return out
+
+
+def _ssim_sum(p: Tensor, g: Tensor, v: Tensor, ssim_range: float | None) -> Tensor:
+    """Per-image sum of the SSIM map over valid pixels, data range = ssim_range or the batch's valid max."""
     if ssim_range is None:
         top = torch.where(v, g, torch.full_like(g, -torch.inf)).max()
         data_range: Tensor | float = torch.where(top > 0, top, torch.ones_like(top))
     else:
         data_range = float(ssim_range)
-    return masked_mean(masked_ssim_map(p, g, v, SSIM_WINDOW, data_range), v, _IMAGE_DIMS)
+    return masked_sum(masked_ssim_map(p, g, v, SSIM_WINDOW, data_range), v, _IMAGE_DIMS)
 
 
 def per_image_metrics(
@@ -111,13 +160,20 @@ def per_image_metrics(
     value of the batch), averaged over the valid pixels of each image. Valid pixels next to holes
     therefore see the zeros; pred is not clamped for SSIM.
     """
-    _check_bchw(pred, target, valid)
-    p, g, v = pred.detach().double(), target.detach().double(), valid.bool()
-    stats = _error_metrics(p, g, v)
-    stats["ssim"] = _ssim_metric(p, g, v, ssim_range)
-    enough = v.sum(_IMAGE_DIMS) >= min_valid
+    sums = pixel_sums(pred, target, valid, ssim_range)
+    stats = metrics_from_sums(sums)
+    enough = sums["count"] >= min_valid
     nan = torch.full_like(stats["ssim"], torch.nan)
     return {k: torch.where(enough, stats[k], nan) for k in DEPTH_METRIC_KEYS}
+
+
+def pixel_sums(pred: Tensor, target: Tensor, valid: Tensor, ssim_range: float | None = None) -> dict[str, Tensor]:
+    """Every SUM_KEYS sum per image, float64 [B], from [B, 1, H, W] inputs (see per_image_metrics)."""
+    _check_bchw(pred, target, valid)
+    p, g, v = pred.detach().double(), target.detach().double(), valid.bool()
+    sums = _pixel_sums(p, g, v)
+    sums["ssim"] = _ssim_sum(p, g, v, ssim_range)
+    return sums
 
 
 def _as_bchw(x: ArrayLike) -> Tensor:

@@ -11,9 +11,10 @@ from depthlab.models.module import DepthModule
 
 
 def build_module(cfg: DictConfig | dict[str, Any]) -> DepthModule:
-    """DepthModule(net=model, loss=loss, metrics=metrics, optimizer, scheduler) from config groups."""
+    """DepthModule(net=model, loss=loss, metrics=metrics, optimizer, scheduler, protocol) from config groups."""
     cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
     scheduler = cfg.get("scheduler") or None
+    protocol = cfg.get("protocol") or None  # absent in configs of checkpoints older than the protocol group
     return DepthModule(
         net=instantiate(cfg.model),
         loss=instantiate(cfg.loss),
@@ -22,4 +23,5 @@ def build_module(cfg: DictConfig | dict[str, Any]) -> DepthModule:
         scheduler=instantiate(scheduler.factory) if scheduler else None,
         scheduler_interval=scheduler.get("interval", "step") if scheduler else "step",
         monitor=cfg.get("monitor", "val/rmse"),
+        protocol=instantiate(protocol) if protocol else None,
     )

@@ -12,6 +12,9 @@ import torch
 from torch import nn
 from torchmetrics import Metric
 
+from depthlab.metrics.protocol import EvalProtocol
+from depthlab.models.tta import maybe_flip_average
+
 Batch = dict[str, Any]
 
 
@@ -27,6 +30,7 @@ class DepthModule(pl.LightningModule):
         scheduler: Callable[..., Any] | None = None,
         scheduler_interval: str = "step",
         monitor: str = "val/rmse",
+        protocol: EvalProtocol | None = None,
     ) -> None:
         super().__init__()
         self.net, self.loss = net, loss
@@ -35,6 +39,7 @@ class DepthModule(pl.LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.scheduler_interval, self.monitor = scheduler_interval, monitor
         self.run_config: dict | None = None  # the resolved Hydra config, embedded in checkpoints
+        self.protocol = protocol  # crop / alignment / clipping / flip TTA before the metric update (None: raw)
 
     def split_metrics(self, split: str) -> Metric:
         """The metric accumulator of train, val or test."""
@@ -63,8 +68,17 @@ class DepthModule(pl.LightningModule):
         terms = {f"{split}/loss_{k}": v for k, v in losses.items() if k != "loss"}
         self.log_dict(terms, on_step=False, on_epoch=True, batch_size=bs, sync_dist=split != "train")
         with torch.no_grad():
-            self.split_metrics(split).update(outputs["depth"].detach(), batch["depth"], batch["valid"])
+            self.split_metrics(split).update(*self.scored(outputs, batch, split))
         return losses["loss"]
+
+    def scored(self, outputs: dict[str, torch.Tensor], batch: Batch, split: str) -> tuple[torch.Tensor, ...]:
+        """(pred, target, valid) as the evaluation protocol scores them; flip TTA only on val / test."""
+        pred = outputs["depth"].detach()
+        if self.protocol is None:
+            return pred, batch["depth"], batch["valid"]
+        if self.protocol.flip and split != "train":
+            pred = maybe_flip_average(self, batch, enabled=True)["depth"]
+        return self.protocol(pred, batch["depth"], batch["valid"])
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self.step(batch, "train")

@@ -149,6 +149,7 @@ def per_image_metrics(
     valid: Tensor,
     min_valid: int = 10,
     ssim_range: float | None = None,
+    ssim: bool = True,
 ) -> dict[str, Tensor]:
     """Every DEPTH_METRIC_KEYS metric per image, float64 Tensors [B]; NaN if an image has < min_valid pixels.
 
@@ -158,21 +159,23 @@ def per_image_metrics(
     ssim: the kornia SSIM map (Gaussian window 11, sigma 1.5, C1 = 1e-4, C2 = 9e-4, eps = 0) of pred and
     target, both with invalid pixels set to 0 and divided by `ssim_range` (default: the max valid target
     value of the batch), averaged over the valid pixels of each image. Valid pixels next to holes
-    therefore see the zeros; pred is not clamped for SSIM.
+    therefore see the zeros; pred is not clamped for SSIM. ssim=False skips it (NaN), the costly one.
     """
-    sums = pixel_sums(pred, target, valid, ssim_range)
+    sums = pixel_sums(pred, target, valid, ssim_range, ssim)
     stats = metrics_from_sums(sums)
     enough = sums["count"] >= min_valid
     nan = torch.full_like(stats["ssim"], torch.nan)
     return {k: torch.where(enough, stats[k], nan) for k in DEPTH_METRIC_KEYS}
 
 
-def pixel_sums(pred: Tensor, target: Tensor, valid: Tensor, ssim_range: float | None = None) -> dict[str, Tensor]:
+def pixel_sums(
+    pred: Tensor, target: Tensor, valid: Tensor, ssim_range: float | None = None, ssim: bool = True
+) -> dict[str, Tensor]:
     """Every SUM_KEYS sum per image, float64 [B], from [B, 1, H, W] inputs (see per_image_metrics)."""
     _check_bchw(pred, target, valid)
     p, g, v = pred.detach().double(), target.detach().double(), valid.bool()
     sums = _pixel_sums(p, g, v)
-    sums["ssim"] = _ssim_sum(p, g, v, ssim_range)
+    sums["ssim"] = _ssim_sum(p, g, v, ssim_range) if ssim else torch.full_like(sums["count"], torch.nan)
     return sums
 
 

@@ -110,7 +110,7 @@ def dataset_table(rows: dict[str, dict[str, float]], split: str, title: str) -> 
     known = (*DEPTH_METRIC_KEYS, "whdr", "iou", "dice", "loss")
     names = [n for n in known if any(f"{split}/{n}" in row for row in rows.values())]
     table = Table(title=title)
-    table.add_column("dataset")
+    table.add_column("dataset", no_wrap=True)
     for name in names:
         table.add_column(name, justify="right")
     for dataset, metrics in rows.items():
@@ -138,7 +138,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         report(metrics, cfg.paths.output_dir, title=title)
         return metrics
     rows = {name: score(module, dataset_config(name, cfg), cfg) for name in names}
-    Console().print(dataset_table(rows, cfg.split, title))
+    table = dataset_table(rows, cfg.split, title)
+    Console(width=max(Console().width, 20 + 10 * len(table.columns))).print(table)  # never squeeze metric names
     metrics = {f"{name}/{key}": value for name, row in rows.items() for key, value in row.items()}
     write_metrics(metrics, cfg.paths.output_dir)
     return metrics

@@ -130,16 +130,14 @@ def read_lines(path: str | Path) -> list[list[str]]:
     return rows
 
 
-def find_with_suffix(stem_path: Path, suffixes: Iterable[str]) -> Path | None:
-    """The first existing `stem_path + suffix` (case-insensitive suffixes), or None."""
+def find_with_suffix(stem_path: Path, suffixes: Iterable[str], default: Path | None = None) -> Path | None:
+    """The first existing `stem_path + suffix` (each suffix tried lower and upper case), else `default`."""
     for suffix in suffixes:
-        for candidate in (
-            stem_path.with_name(stem_path.name + suffix),
-            stem_path.with_name(stem_path.name + suffix.upper()),
-        ):
+        for ext in (suffix, suffix.upper()):
+            candidate = stem_path.with_name(stem_path.name + ext)
             if candidate.is_file():
                 return candidate
-    return None
+    return default
 
 
 def check_same_size(rgb: np.ndarray, other: np.ndarray, rgb_path: Path | str, other_path: Path | str) -> None:

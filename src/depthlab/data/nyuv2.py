@@ -102,7 +102,8 @@ class NYUv2DataModule(FileDataModule):
         for rgb in sorted(self.root.rglob("rgb_*.jpg")):
             depth = rgb.with_name(rgb.name.replace("rgb_", "sync_depth_", 1)).with_suffix(".png")
             if depth.is_file():
-                records.append(Record(rgb, depth, group=str(rgb.parent.relative_to(self.root))))
+                scene = rgb.parent.relative_to(self.root)
+                records.append(Record(rgb, depth, group="" if scene == Path(".") else str(scene)))
         return {"all": records}
 
     def _list_records(self, name: str) -> list[Record]:

@@ -155,7 +155,7 @@ def test_modest_gives_bg_fg_background_thresholded_mask_and_relative_depth(tmp_p
     dm = MODESTDataModule(root=str(tmp_path), min_depth=0.0, max_depth=1.01, **RAW)
     samples = all_samples(dm)
     assert len(samples) == 8 and dm.relative
-    for split, sample in samples:
+    for _, sample in samples:
         assert_contract(sample, (32, 32), background=True, mask=True, intrinsics=False)
         path = sample["meta"]["path"]
         assert (sample["mask"][0].numpy() != truth[f"mask:{path}"]).mean() < 0.02  # JPEG edges only

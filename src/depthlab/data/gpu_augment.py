@@ -26,7 +26,7 @@ def transform_intrinsics(intrinsics: Tensor, matrix: Tensor) -> Tensor:
     """K after an image warp: move the principal point and the +f points, re-measure the focal lengths."""
     fx, fy, cx, cy = intrinsics[:, 0, 0], intrinsics[:, 1, 1], intrinsics[:, 0, 2], intrinsics[:, 1, 2]
     points = torch.stack([torch.stack([cx, cy], -1), torch.stack([cx + fx, cy], -1), torch.stack([cx, cy + fy], -1)], 1)
-    p = _map_points(matrix.to(points), points)
+    p = _map_points(matrix.to(points), points - 0.5) + 0.5  # kornia warps about pixel centres
     out = torch.eye(3, dtype=intrinsics.dtype, device=intrinsics.device).repeat(len(intrinsics), 1, 1)
     out[:, 0, 0], out[:, 1, 1] = (p[:, 1] - p[:, 0]).norm(dim=-1), (p[:, 2] - p[:, 0]).norm(dim=-1)
     out[:, 0, 2], out[:, 1, 2] = p[:, 0, 0], p[:, 0, 1]

@@ -3,11 +3,14 @@
 Presets live in conf/augment/{none,default,strong}.yaml (package `data.augment`) and map onto `Augment` below.
 Depth, valid and foreground masks are albumentations *mask* targets resampled with nearest neighbour, so a depth
 value is never averaged with an invalid zero; padding and rotation corners fill depth and valid with 0 (invalid).
-Intrinsics ride along as three keypoints (principal point, +fx, +fy) and are rebuilt after the geometry.
+Intrinsics ride along as three keypoints (principal point, +fx, +fy) and are rebuilt after the geometry; they
+use continuous pixel coordinates with the image spanning [0, W] x [0, H] (pixel u's centre at u + 0.5), so a
+resize by s scales fx, fy, cx, cy by s and a flip maps cx to W - cx.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -61,21 +64,30 @@ class Augment:
 
 
 def geometric_ops(aug: Augment, size: tuple[int, int] | None) -> list[A.BasicTransform]:
-    """Flip, zoom + random crop (needs a fixed input size) and a small rotation; masks resampled nearest."""
-    nearest = {"mask_interpolation": cv2.INTER_NEAREST}
+    """Zoom + random crop (needs a fixed input size) and a small rotation; masks resampled nearest.
+
+    The flip is applied by JointTransform itself: albumentations flips keypoints about (W - 1) / 2 but scales
+    them about 0, and intrinsics must use one convention (image spanning [0, W], so resizes scale K exactly).
+    """
+    exact = cv2.INTER_NEAREST_EXACT  # pixel-centre aligned like bilinear (INTER_NEAREST shifts by up to 1 px)
     ops: list[A.BasicTransform] = []
     if aug.scale is not None and size is not None:
         low, high = aug.scale
         ops += [
-            A.RandomScale(scale_limit=(low - 1, high - 1), p=1.0, **nearest),
+            A.RandomScale(scale_limit=(low - 1, high - 1), p=1.0, mask_interpolation=exact),
             A.PadIfNeeded(*size, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0),
             A.RandomCrop(*size),
         ]
-    if aug.hflip > 0:
-        ops.append(A.HorizontalFlip(p=aug.hflip))
     if aug.rotate > 0 and aug.rotate_p > 0:
         ops.append(
-            A.Rotate(limit=aug.rotate, p=aug.rotate_p, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, **nearest)
+            A.Rotate(
+                limit=aug.rotate,
+                p=aug.rotate_p,
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=0,
+                fill_mask=0,
+                mask_interpolation=cv2.INTER_NEAREST,
+            )
         )
     return ops
 
@@ -118,16 +130,16 @@ class JointTransform:
 
     def __init__(self, size: tuple[int, int] | None, augment: Augment | None = None) -> None:
         self.size, self.augment = size, augment or Augment()
-        ops: list[A.BasicTransform] = []
+        geometric: list[A.BasicTransform] = []
         if size is not None:
-            ops.append(A.Resize(*size, interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST))
-        ops += geometric_ops(self.augment, size) + photometric_ops(self.augment)
-        self.pipeline = A.Compose(
-            ops,
-            additional_targets=TARGETS,
-            keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
-            is_check_shapes=True,
-        )
+            geometric.append(
+                A.Resize(*size, interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST_EXACT)
+            )
+        geometric += geometric_ops(self.augment, size)
+        ops = geometric + photometric_ops(self.augment)
+        keypoints = A.KeypointParams(format="xy", remove_invisible=False) if geometric else None
+        self.pipeline = A.Compose(ops, additional_targets=TARGETS, keypoint_params=keypoints) if ops else None
+        self.geometric = bool(geometric)
 
     def __call__(self, sample: Sample) -> Sample:
         depth = np.asarray(sample["depth"], dtype=np.float32).reshape(np.shape(sample["image"])[:2])
@@ -138,15 +150,15 @@ class JointTransform:
             "image": np.asarray(sample["image"], dtype=np.float32),
             "depth": np.where(valid, depth, 0).astype(np.float32),
             "valid": valid.astype(np.uint8),
-            "keypoints": np.zeros((0, 2)),
         }
         if "mask" in sample:
             inputs["mask"] = np.asarray(sample["mask"], dtype=np.float32).reshape(depth.shape)
         if "background" in sample:
             inputs["background"] = np.asarray(sample["background"], dtype=np.float32)
-        if "intrinsics" in sample:
-            inputs["keypoints"] = intrinsics_to_points(sample["intrinsics"])
-        out = self.pipeline(**inputs)
+        if self.geometric:  # intrinsics ride along as keypoints (an empty set keeps the processor happy)
+            has_k = "intrinsics" in sample
+            inputs["keypoints"] = intrinsics_to_points(sample["intrinsics"]) if has_k else np.zeros((0, 2))
+        out = self.pipeline(**inputs) if self.pipeline is not None else inputs
         result = dict(sample)
         result["image"] = np.clip(out["image"], 0.0, 1.0)
         result["valid"] = out["valid"].astype(bool) & (out["depth"] > 0)
@@ -154,9 +166,21 @@ class JointTransform:
         for key in ("mask", "background"):
             if key in sample:
                 result[key] = out[key] if key == "mask" else np.clip(out[key], 0.0, 1.0)
-        if "intrinsics" in sample:
+        if self.geometric and "intrinsics" in sample:
             result["intrinsics"] = points_to_intrinsics(out["keypoints"])
+        if self.augment.hflip > 0 and random.random() < self.augment.hflip:
+            result = hflip(result, [k for k in ("image", "depth", "valid", "mask", "background") if k in result])
         return result
+
+
+def hflip(sample: Sample, keys: list[str]) -> Sample:
+    """Mirror the arrays left-right; the principal point moves to W - cx (image spanning [0, W])."""
+    for key in keys:
+        sample[key] = np.ascontiguousarray(sample[key][:, ::-1])
+    if "intrinsics" in sample:
+        sample["intrinsics"] = sample["intrinsics"].copy()
+        sample["intrinsics"][0, 2] = sample["depth"].shape[1] - sample["intrinsics"][0, 2]
+    return sample
 
 
 def build_transform(size: tuple[int, int] | None, augment: Mapping[str, Any] | Augment | None) -> JointTransform | None:

@@ -125,7 +125,7 @@ class FileDataModule(DepthDataModule):
 
     def resolve(self, path: str | Path, base: Path | None = None) -> Path:
         """A path from a list file: absolute as is, else relative to `base` (default the root); leading / ignored."""
-        path = Path(path)
+        path = Path(path).expanduser()
         if path.is_absolute() and path.exists():
             return path
         return (base or self.root) / str(path).lstrip("/")

@@ -65,3 +65,8 @@ def run_cli(
 def read_metrics(run_dir: Path) -> dict[str, float]:
     """The metrics.json a train or eval run wrote."""
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+# Worktrees (/work/wt/issueN) sit one level deeper than the main checkout: find the shared real pairs upwards.
+if not REAL.is_dir():
+    REAL = next((p / "shared/data/real" for p in REPO.parents if (p / "shared/data/real").is_dir()), REAL)

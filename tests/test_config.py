@@ -26,7 +26,9 @@ def compose_train(*overrides: str, tmp_path: Path):
 
 
 def test_config_groups_mirror_the_code():
-    assert {"synthetic"} <= set(options("data"))
+    assert {"synthetic", "nyuv2", "diode", "kitti", "redweb", "hrwsi", "modest", "folder"} <= set(options("data"))
+    assert {"none", "default", "strong"} <= set(options("augment"))
+    assert all((REPO / "src/depthlab/data" / f"{name}.py").is_file() for name in options("data"))
     assert {"l1", "ssim", "edge", "ssim_l1_edge"} <= set(options("loss"))
     assert {"cpu", "gpu", "ddp", "ddp_spawn"} <= set(options("trainer"))
     assert {"wandb", "csv", "tensorboard"} <= set(options("logger"))

@@ -19,7 +19,7 @@ transform runs in between. Subclasses only implement `build_dataset(split)`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import lightning.pytorch as pl
@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from depthlab.data.transforms import Augment, build_transform, check_eval_crop
 from depthlab.utils.errors import DepthlabError
 
 Sample = dict[str, Any]
@@ -94,6 +95,10 @@ class DepthDataModule(pl.LightningDataModule):
         max_depth: float = 10.0,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
+        augment: Mapping[str, Any] | None = None,
+        gpu_aug: bool = False,
+        relative: bool | None = None,
+        eval_crop: str | None = None,
     ) -> None:
         super().__init__()
         if num_workers < 0:
@@ -108,14 +113,35 @@ class DepthDataModule(pl.LightningDataModule):
         self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
         self.datasets: dict[str, Dataset] = {}
+        self.augment = Augment.from_mapping(augment)  # train-split preset (conf/augment/*.yaml)
+        self.gpu_aug = gpu_aug  # run the preset batch-wise on the accelerator (kornia) instead of in the workers
+        self.relative = type(self).relative if relative is None else bool(relative)  # seam for relative losses
+        self.eval_crop = check_eval_crop(eval_crop)  # named crop for metrics/protocol.py
+        self._batch_augment: Callable[[dict], dict] | None = None
 
     def build_dataset(self, split: str) -> Dataset:
         """Return the raw dataset of one split (samples with `image` in [0, 1] and `depth` in metres)."""
         raise NotImplementedError
 
-    def transform(self, split: str) -> Transform | None:
-        """The per-split joint transform hook (augmentation on train); none by default."""
+    def input_size(self) -> tuple[int, int] | None:
+        """(H, W) every sample is resized to, or None when samples come at their final size."""
         return None
+
+    def transform(self, split: str) -> Transform | None:
+        """Resize on every split; the augment preset on train unless it runs batch-wise on the accelerator."""
+        augment = self.augment if split == "train" and not self.gpu_aug else None
+        return build_transform(self.input_size(), augment)
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """With data.gpu_aug=true, augment training batches on the device with kornia."""
+        trainer = getattr(self, "trainer", None)
+        if not self.gpu_aug or trainer is None or not trainer.training:
+            return batch
+        if self._batch_augment is None:
+            from depthlab.data.gpu_augment import BatchAugment
+
+            self._batch_augment = BatchAugment(self.augment, self.mean, self.std)
+        return self._batch_augment(batch)
 
     def finalize(self, raw: Sample) -> Sample:
         """Apply the sample contract with this datamodule's depth range and normalisation."""

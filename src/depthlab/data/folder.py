@@ -1,0 +1,112 @@
+"""A user's own RGB-D data: rgb/ + depth/ (16-bit PNG / PGM, .npy, .pfm) + optional mask/, matched by file stem.
+
+metres = stored value / depth_scale (null: 1000 for integer images, i.e. millimetres; 1 for float files);
+pixels equal to invalid_value are invalid. Splits come from list files (one rgb stem or path per line) or, without
+them, a seeded random split. Directories may coincide (e.g. TUM's `x.png` beside `x_depth.png`: depth_suffix=_depth).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from depthlab.data.base import Sample
+from depthlab.data.files import FileDataModule, Record
+from depthlab.data.io import (
+    DEPTH_SUFFIXES,
+    RGB_SUFFIXES,
+    check_same_size,
+    decode_depth,
+    find_with_suffix,
+    read_binary_mask,
+    read_lines,
+)
+from depthlab.utils.errors import DepthlabError
+
+
+class FolderDataModule(FileDataModule):
+    """Your own data: configure directories, suffixes, depth scale, invalid value, intrinsics and split lists."""
+
+    name = "folder"
+    url = "your own capture (see the README section 'Real datasets')"
+
+    def __init__(
+        self,
+        rgb_dir: str = "rgb",
+        depth_dir: str = "depth",
+        mask_dir: str | None = "mask",
+        depth_suffix: str = "",
+        mask_suffix: str = "",
+        depth_scale: float | None = None,
+        invalid_value: float | None = 0,
+        train_list: str | None = None,
+        val_list: str | None = None,
+        test_list: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if depth_scale is not None and depth_scale <= 0:
+            raise DepthlabError(f"data.depth_scale={depth_scale} must be positive (metres = value / depth_scale)")
+        self.rgb_dir, self.depth_dir = self.root / rgb_dir, self.root / depth_dir
+        self.mask_dir = self.root / mask_dir if mask_dir else None
+        self.depth_suffix, self.mask_suffix = depth_suffix, mask_suffix
+        self.depth_scale, self.invalid_value = depth_scale, invalid_value
+        self.lists = {"train": train_list, "val": val_list, "test": test_list}
+        self.layout = f"{rgb_dir}/<stem>.png|jpg + {depth_dir}/<stem>{depth_suffix}.png|npy|pfm|pgm"
+
+    def _is_rgb(self, path: Path) -> bool:
+        """RGB files of rgb_dir, minus depth / mask files living in the same directory."""
+        if path.suffix.lower() not in RGB_SUFFIXES:
+            return False
+        for folder, suffix in ((self.depth_dir, self.depth_suffix), (self.mask_dir, self.mask_suffix)):
+            if folder == self.rgb_dir and suffix and path.stem.endswith(suffix):
+                return False
+        return True
+
+    def _record(self, rgb: Path) -> Record:
+        depth = find_with_suffix(self.depth_dir / f"{rgb.stem}{self.depth_suffix}", DEPTH_SUFFIXES)
+        if depth is None:
+            raise DepthlabError(
+                f"{rgb} has no depth file {self.depth_dir}/{rgb.stem}{self.depth_suffix}.png|npy|pfm|pgm; "
+                "set data.depth_dir / data.depth_suffix, or remove the image"
+            )
+        mask = None
+        if self.mask_dir is not None and self.mask_dir.is_dir():
+            mask = find_with_suffix(self.mask_dir / f"{rgb.stem}{self.mask_suffix}", (".png", ".jpg", ".jpeg"))
+        return Record(rgb, depth, mask=mask)
+
+    def _from_list(self, name: str) -> list[Record]:
+        records = []
+        for fields in read_lines(self.resolve(name)):
+            entry = Path(fields[0])
+            if entry.suffix.lower() in RGB_SUFFIXES:
+                rgb = self.resolve(entry)
+            else:
+                rgb = find_with_suffix(self.rgb_dir / entry.name, RGB_SUFFIXES, self.rgb_dir / f"{entry.name}.png")
+            records.append(self._record(rgb))
+        return records
+
+    def split_pool(self) -> dict[str, list[Record]]:
+        if not self.rgb_dir.is_dir():
+            raise DepthlabError(f"{self.rgb_dir} is not a directory; data=folder expects {self.layout}")
+        pool = {split: self._from_list(name) for split, name in self.lists.items() if name}
+        if pool:
+            return pool
+        return {"all": [self._record(p) for p in sorted(self.rgb_dir.iterdir()) if self._is_rgb(p)]}
+
+    def empty_split_hint(self, split: str) -> str:
+        if self.lists[split]:
+            return f"data.{split}_list={self.lists[split]} lists no images"
+        return f"no RGB images in {self.rgb_dir}"
+
+    def load_depth(self, record: Record) -> tuple[np.ndarray, np.ndarray]:
+        return decode_depth(record.depth, self.depth_scale, self.invalid_value)
+
+    def load(self, record: Record) -> Sample:
+        sample = super().load(record)
+        if record.mask is not None:
+            sample["mask"] = read_binary_mask(record.mask)
+            check_same_size(sample["image"], sample["mask"], record.rgb, record.mask)
+        return sample

@@ -1,0 +1,90 @@
+"""Batch augmentation on the accelerator with kornia (`data.gpu_aug=true`): the same preset as the CPU path.
+
+Geometry is drawn once per sample and applied to images (bilinear) and to depth / valid / mask stacked as one
+mask tensor (nearest, zero padding = invalid); photometric ops touch the de-normalised images only.
+"""
+
+from __future__ import annotations
+
+import kornia.augmentation as K
+import torch
+from torch import Tensor, nn
+
+from depthlab.data.transforms import Augment
+
+Batch = dict
+
+
+def _map_points(matrix: Tensor, points: Tensor) -> Tensor:
+    """Apply [B, 3, 3] homographies to [B, N, 2] points."""
+    ones = torch.ones_like(points[..., :1])
+    mapped = torch.cat([points, ones], -1) @ matrix.transpose(1, 2)
+    return mapped[..., :2] / mapped[..., 2:]
+
+
+def transform_intrinsics(intrinsics: Tensor, matrix: Tensor) -> Tensor:
+    """K after an image warp: move the principal point and the +f points, re-measure the focal lengths."""
+    fx, fy, cx, cy = intrinsics[:, 0, 0], intrinsics[:, 1, 1], intrinsics[:, 0, 2], intrinsics[:, 1, 2]
+    points = torch.stack([torch.stack([cx, cy], -1), torch.stack([cx + fx, cy], -1), torch.stack([cx, cy + fy], -1)], 1)
+    p = _map_points(matrix.to(points), points - 0.5) + 0.5  # kornia warps about pixel centres
+    out = torch.eye(3, dtype=intrinsics.dtype, device=intrinsics.device).repeat(len(intrinsics), 1, 1)
+    out[:, 0, 0], out[:, 1, 1] = (p[:, 1] - p[:, 0]).norm(dim=-1), (p[:, 2] - p[:, 0]).norm(dim=-1)
+    out[:, 0, 2], out[:, 1, 2] = p[:, 0, 0], p[:, 0, 1]
+    return out
+
+
+class BatchAugment(nn.Module):
+    """kornia version of transforms.JointTransform's train ops for whole [B, C, H, W] batches."""
+
+    def __init__(self, augment: Augment, mean: Tensor, std: Tensor) -> None:
+        super().__init__()
+        geometric = []
+        if augment.hflip > 0:
+            geometric.append(K.RandomHorizontalFlip(p=augment.hflip))
+        if augment.scale is not None or augment.rotate > 0:
+            geometric.append(
+                K.RandomAffine(
+                    degrees=augment.rotate,
+                    scale=augment.scale,
+                    p=max(augment.rotate_p, float(augment.scale is not None)),
+                )
+            )
+        s = augment.strength
+        photometric = []
+        if augment.color_jitter > 0:
+            photometric.append(K.ColorJitter(0.2 * s, 0.2 * s, 0.2 * s, min(0.05 * s, 0.5), p=augment.color_jitter))
+        if augment.brightness_contrast > 0:
+            photometric.append(K.ColorJitter(brightness=0.2 * s, contrast=0.2 * s, p=augment.brightness_contrast))
+        if augment.hue_saturation > 0:
+            photometric.append(K.ColorJitter(saturation=0.2 * s, hue=min(0.03 * s, 0.5), p=augment.hue_saturation))
+        if augment.blur > 0:
+            photometric.append(K.RandomGaussianBlur((5, 5), (0.1, 1.5), p=augment.blur))
+        if augment.noise > 0:
+            photometric.append(K.RandomGaussianNoise(std=0.02 * s, p=augment.noise))
+        self.geometric = K.AugmentationSequential(*geometric, data_keys=["input", "mask"]) if geometric else None
+        self.photometric = K.AugmentationSequential(*photometric) if photometric else None
+        self.register_buffer("mean", mean.view(1, 3, 1, 1).clone(), persistent=False)
+        self.register_buffer("std", std.view(1, 3, 1, 1).clone(), persistent=False)
+
+    @torch.no_grad()
+    def forward(self, batch: Batch) -> Batch:
+        batch = dict(batch)
+        mean, std = self.mean.to(batch["image"]), self.std.to(batch["image"])
+        images = [(batch[k] * std + mean) for k in ("image", "background") if k in batch]
+        if self.geometric is not None:
+            masks = [batch["depth"], batch["valid"].float()] + ([batch["mask"]] if "mask" in batch else [])
+            warped, warped_masks = self.geometric(torch.cat(images, 1), torch.cat(masks, 1))
+            images = list(warped.split(3, 1))
+            batch["depth"], valid = warped_masks[:, :1], warped_masks[:, 1:2] > 0.5
+            batch["valid"] = valid & (batch["depth"] > 0)
+            batch["depth"] = torch.where(batch["valid"], batch["depth"], torch.zeros_like(batch["depth"]))
+            if "mask" in batch:
+                batch["mask"] = (warped_masks[:, 2:3] > 0.5).float()
+            if "intrinsics" in batch:
+                batch["intrinsics"] = transform_intrinsics(batch["intrinsics"], self.geometric.transform_matrix)
+        if self.photometric is not None:
+            first = self.photometric(images[0])
+            images = [first] + [self.photometric(x, params=self.photometric._params) for x in images[1:]]
+        for key, image in zip(("image", "background"), images, strict=False):
+            batch[key] = (image.clamp(0, 1) - mean) / std
+        return batch

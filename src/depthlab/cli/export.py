@@ -41,4 +41,3 @@ def export_cli(cfg: DictConfig) -> dict[str, float | str]:
     print(f"exported {cfg.format} to {path}")
     print(f"parity vs PyTorch on inputs {shapes}: max abs difference {diff:.3e} (tolerance {cfg.tolerance:g})")
     return {"path": str(path), "max_abs_diff": diff}
-

@@ -44,7 +44,9 @@ def predict_cli(cfg: DictConfig) -> list[dict[str, Path]]:
         cmap=str(cfg.cmap),
         overwrite=bool(cfg.overwrite),
     )
-    camera = Camera(_plain(cfg.intrinsics), cfg.fov_deg, spec.config) if options.normals or options.point_cloud else None
+    camera = (
+        Camera(_plain(cfg.intrinsics), cfg.fov_deg, spec.config) if options.normals or options.point_cloud else None
+    )
     output = Path(cfg.output or cfg.paths.output_dir)
     background = Path(cfg.background) if cfg.get("background") else None
     files = predict(runner, spec, paths, output, options, camera, background)
@@ -57,4 +59,8 @@ def predict_cli(cfg: DictConfig) -> list[dict[str, Path]]:
 def _sizes(spec, options: PredictOptions) -> str:
     if options.resolution == "train" and spec.height and spec.width:
         return f"{spec.height}x{spec.width}"
-    return f"each image rounded to a multiple of {spec.stride}" if options.resolution in ("train", "input") else str(options.resolution)
+    return (
+        f"each image rounded to a multiple of {spec.stride}"
+        if options.resolution in ("train", "input")
+        else str(options.resolution)
+    )

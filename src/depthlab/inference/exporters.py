@@ -65,9 +65,16 @@ def export_onnx(runner: TorchRunner, path: Path, exporter: str = "dynamo", opset
             kwargs["dynamic_axes"] = {name: {0: "batch", 2: "height", 3: "width"} for name in names}
         else:
             raise DepthlabError(f"exporter={exporter} is unknown; use one of {', '.join(EXPORTERS)}")
-        torch.onnx.export(
-            runner.module, example_inputs(spec), str(path), dynamo=exporter == "dynamo", verbose=False, **kwargs
-        )
+        try:
+            torch.onnx.export(
+                runner.module, example_inputs(spec), str(path), dynamo=exporter == "dynamo", verbose=False, **kwargs
+            )
+        except Exception as err:
+            summary = next((line for line in str(err).splitlines() if line.strip()), "")[:200]
+            other = "legacy" if exporter == "dynamo" else "dynamo"
+            raise DepthlabError(
+                f"ONNX export with exporter={exporter} failed ({type(err).__name__}: {summary}); try exporter={other}"
+            ) from None
     model = onnx.load(str(path))
     entry = model.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, spec.to_json()
@@ -88,7 +95,9 @@ def max_abs_difference(reference: TorchRunner, candidate: TorchRunner | OnnxRunn
         expected, actual = reference(images), candidate(images)
         for name, value in expected.items():
             if actual[name].shape != value.shape:
-                raise DepthlabError(f"exported {name} has shape {tuple(actual[name].shape)}, PyTorch {tuple(value.shape)}")
+                raise DepthlabError(
+                    f"exported {name} has shape {tuple(actual[name].shape)}, PyTorch {tuple(value.shape)}"
+                )
             worst = max(worst, float((actual[name].float() - value).abs().max()))
     return worst
 

@@ -53,7 +53,9 @@ def image_size(path: Path) -> tuple[int, int]:
         with Image.open(path) as image:
             width, height = image.size
     except (UnidentifiedImageError, OSError) as err:
-        raise DepthlabError(f"input image {path} is not a readable image ({type(err).__name__}); fix or remove it") from None
+        raise DepthlabError(
+            f"input image {path} is not a readable image ({type(err).__name__}); fix or remove it"
+        ) from None
     return height, width
 
 
@@ -68,13 +70,15 @@ def read_rgb(path: Path) -> np.ndarray:
                 return array.astype(np.float32)
             return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise DepthlabError(f"input image {path} is not a readable image ({type(err).__name__}); fix or remove it") from None
+        raise DepthlabError(
+            f"input image {path} is not a readable image ({type(err).__name__}); fix or remove it"
+        ) from None
 
 
 def write_png(path: Path, array: np.ndarray) -> None:
-    """An 8-bit RGB / grey PNG from uint8, or a 16-bit grey PNG from uint16."""
+    """An 8-bit RGB / grey PNG from uint8, or a 16-bit grey PNG from uint16 (fast zlib level: encoding dominated)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
+    Image.fromarray(array).save(path, compress_level=1)
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:

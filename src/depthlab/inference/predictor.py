@@ -139,7 +139,13 @@ def depth_color(depth: Tensor, valid: Tensor, cmap: str) -> np.ndarray:
 
 
 def write_outputs(
-    item: Item, outputs: dict[str, Tensor], rgb: np.ndarray, files: dict[str, Path], spec: ModelSpec, camera: Camera, options: PredictOptions
+    item: Item,
+    outputs: dict[str, Tensor],
+    rgb: np.ndarray,
+    files: dict[str, Path],
+    spec: ModelSpec,
+    camera: Camera,
+    options: PredictOptions,
 ) -> int:
     """Write one image's files; returns how many pixels the 16-bit PNG had to clip."""
     depth = _upsample(outputs["depth"], item.size)
@@ -177,7 +183,9 @@ def predict(
     files = [targets(item, output, spec, options) for item in items]
     existing = [p for f in files for p in f.values() if p.exists()]
     if existing and not options.overwrite:
-        raise DepthlabError(f"output={output} already holds predictions (e.g. {existing[0]}); pass overwrite=true or another output=")
+        raise DepthlabError(
+            f"output={output} already holds predictions (e.g. {existing[0]}); pass overwrite=true or another output="
+        )
     order = sorted(range(len(items)), key=lambda i: items[i].net_size)  # stable: input order within a size
     clipped = 0
     with tqdm(total=len(items), unit="img", desc="predict") as bar:

@@ -42,7 +42,9 @@ class OnnxRunner:
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as err:
-            raise DepthlabError(f"{path} is not a readable ONNX model ({type(err).__name__}); re-run export.py") from None
+            raise DepthlabError(
+                f"{path} is not a readable ONNX model ({type(err).__name__}); re-run export.py"
+            ) from None
         metadata = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if metadata is None:
             raise DepthlabError(f"{path} was not written by depthlab's export.py (no {METADATA_KEY} metadata)")

@@ -1,10 +1,10 @@
-"""Benchmarks that print numbers and ratios: `python benchmark.py precision [--height 128 ...]`, `... loaders`."""
+"""Benchmarks that print numbers and ratios: `python benchmark.py precision|loaders|inference|archs [options]`."""
 
 import sys
 
-from depthlab.benchmarks import loaders, precision
+from depthlab.benchmarks import inference, loaders, precision
 
-BENCHMARKS = {"precision": precision.main, "loaders": loaders.main}
+BENCHMARKS = {"precision": precision.main, "loaders": loaders.main, "inference": inference.main}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:

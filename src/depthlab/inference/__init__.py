@@ -1,0 +1,1 @@
+"""Run trained depth networks on new images and ship them: model files, image IO, geometry, export."""

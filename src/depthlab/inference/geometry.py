@@ -1,0 +1,63 @@
+"""Camera intrinsics for an image, surface normals and coloured point clouds from predicted depth."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from kornia.geometry.depth import depth_to_3d_v2, depth_to_normals
+from plyfile import PlyData, PlyElement
+from torch import Tensor
+
+
+def intrinsics_matrix(fx: float, fy: float, cx: float, cy: float) -> Tensor:
+    """Pinhole K [3, 3] (pixel centres at integer coordinates)."""
+    return torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=torch.float32)
+
+
+def fov_intrinsics(height: int, width: int, hfov_deg: float) -> Tensor:
+    """A guess when nothing is known: square pixels, centred principal point, the given horizontal FOV."""
+    focal = 0.5 * width / math.tan(math.radians(hfov_deg) / 2)
+    return intrinsics_matrix(focal, focal, (width - 1) / 2, (height - 1) / 2)
+
+
+def rescale_intrinsics(K: Tensor, size: tuple[int, int], new_size: tuple[int, int]) -> Tensor:
+    """K of an image resized from (H, W) to (H', W'): focal lengths scale, pixel centres map exactly."""
+    sy, sx = new_size[0] / size[0], new_size[1] / size[1]
+    fx, fy, cx, cy = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2])
+    return intrinsics_matrix(fx * sx, fy * sy, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5)
+
+
+def surface_normals(depth: Tensor, K: Tensor) -> Tensor:
+    """Unit normals [3, H, W] facing the camera, camera frame (x right, y down, z forward), from depth [H, W]."""
+    normals = depth_to_normals(depth[None, None].float(), K[None].float())[0]
+    rays = depth_to_3d_v2(torch.ones_like(depth)[None].float(), K[None].float())[0].permute(2, 0, 1)
+    facing = (normals * rays).sum(0, keepdim=True) <= 0  # a visible surface's normal points back along the ray
+    return torch.where(facing, normals, -normals)
+
+
+def normals_to_rgb(normals: Tensor, valid: Tensor) -> np.ndarray:
+    """The usual normal-map colours (x right, y up, z towards the viewer; (n + 1) / 2), invalid pixels black."""
+    viewer = normals * torch.tensor([1.0, -1.0, -1.0]).view(3, 1, 1)
+    rgb = ((viewer + 1.0) / 2.0).clamp(0, 1) * valid[None]
+    return (rgb.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+
+
+def point_cloud(depth: Tensor, K: Tensor, valid: Tensor) -> Tensor:
+    """[N, 3] camera-frame points (metres) of the valid pixels, in row-major pixel order."""
+    points = depth_to_3d_v2(depth[None].float(), K[None].float())[0]  # H, W, 3
+    return points[valid]
+
+
+def write_ply(path: Path, points: Tensor, colors: np.ndarray) -> None:
+    """A binary PLY with float x, y, z and uint8 red, green, blue per vertex (plyfile)."""
+    vertex = np.empty(len(points), dtype=[(k, "f4") for k in "xyz"] + [(k, "u1") for k in ("red", "green", "blue")])
+    xyz = points.numpy()
+    for i, key in enumerate("xyz"):
+        vertex[key] = xyz[:, i]
+    for i, key in enumerate(("red", "green", "blue")):
+        vertex[key] = colors[:, i]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    PlyData([PlyElement.describe(vertex, "vertex")], byte_order="<").write(str(path))

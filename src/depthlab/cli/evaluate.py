@@ -52,7 +52,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     module, run_cfg = module_from_checkpoint(cfg.ckpt_path)
     data_cfg = OmegaConf.merge(run_cfg.data, cfg.get("data") or {})
     datamodule = instantiate(data_cfg)
-    module.net.check_input_size(*datamodule.sample_shape())
+    module.check_data(datamodule, cfg.split)
     trainer = pl.Trainer(
         accelerator=cfg.accelerator,
         devices=1,

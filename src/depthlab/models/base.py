@@ -19,6 +19,11 @@ class DepthNet(nn.Module):
     name: str = "net"
     output_stride: int = 32
 
+    @property
+    def min_input_size(self) -> int:
+        """The smallest H and W the network takes (one output-stride cell unless an architecture needs more)."""
+        return self.output_stride
+
     def __init__(
         self, freeze_encoder: bool = False, unfreeze_at_epoch: int | None = None, encoder_lr_mult: float = 1.0
     ) -> None:
@@ -58,7 +63,12 @@ class DepthNet(nn.Module):
 
     def check_input_size(self, height: int, width: int) -> None:
         """Raise a one-line error when the network cannot take an H x W input."""
-        s = self.output_stride
+        s, low = self.output_stride, self.min_input_size
+        if min(height, width) < low:
+            raise DepthlabError(
+                f"input size {height}x{width} is below {low}x{low}, the smallest {self.name} takes; "
+                f"use e.g. data.height={max(low, height)} data.width={max(low, width)}"
+            )
         if height % s or width % s:
             fix_h, fix_w = max(s, round(height / s) * s), max(s, round(width / s) * s)
             raise DepthlabError(

@@ -149,6 +149,11 @@ class SmpDepthNet(DepthNet):
         """The factor H and W must be divisible by."""
         return int(getattr(self.net.encoder, "output_stride", 32))
 
+    @property
+    def min_input_size(self) -> int:
+        """PAN's pyramid attention max-pools its deepest features three more times: they need >= 8 cells."""
+        return self.output_stride * (8 if self.arch.lower() == "pan" else 1)
+
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.net(image)
         if not self.predicts_mask:

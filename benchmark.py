@@ -1,10 +1,10 @@
-"""Benchmarks that print numbers and ratios: `python benchmark.py precision [--height 128 ...]`."""
+"""Benchmarks that print numbers and ratios: `python benchmark.py {precision,archs} [--height 128 ...]`."""
 
 import sys
 
-from depthlab.benchmarks import precision
+from depthlab.benchmarks import archs, precision
 
-BENCHMARKS = {"precision": precision.main}
+BENCHMARKS = {"precision": precision.main, "archs": archs.main}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:

@@ -18,10 +18,11 @@ REPO = Path(__file__).resolve().parents[1]
 BAD = [
     (["model=dpt", "model.encoder=resnet18"], ["model=dpt needs a timm vision-transformer", "tu-vit_tiny"]),
     (["model=unet", "model.encoder=tu-vit_tiny_patch16_224"], ["without a feature pyramid", "model=dpt"]),
-    (["model=dpt", "data.height=72"], ["input size 72x64 is not divisible by 16", "data.height=64"]),
+    (["model=dpt", "data.height=72"], ["input size 72x64 is not divisible by 32", "data.height=64"]),
     (["model=pan"], ["input size 64x64 is below 128x128", "data.height=128"]),
     (["task=depth_mask", "loss=l1"], ["predicts a foreground mask but the loss has no mask term", "bce_rmse"]),
     (["loss=bce_rmse"], ["predicts no mask", "task=depth_mask"]),
+    (["model=dpt", "model.encoder=tu-vit_small_patch14_dinov2"], ["patch size 14", "patch_size=16"]),
     (["model.unfreeze_at_epoch=2"], ["model.unfreeze_at_epoch=2 needs model.freeze_encoder=true"]),
 ]
 

@@ -80,3 +80,12 @@ def test_disparity_and_relative_heads(kind, x, expected):
 def test_disparity_head_is_bounded_by_max_depth():
     depth = DepthActivation("disparity", max_depth=10.0)(torch.linspace(-50, 50, 101))
     assert (depth > 0).all() and (depth <= 10.0).all() and torch.all(depth[1:] <= depth[:-1])
+
+
+def test_architecture_benchmark_reports_parameters_and_time(capsys):
+    from depthlab.benchmarks import archs
+
+    results = archs.main(["--height", "64", "--width", "64", "--batch", "1", "--steps", "1", "--models", "linknet"])
+    params, ms = results["linknet"]
+    assert params == sum(p.numel() for p in archs.build("linknet", []).parameters()) and ms > 0
+    assert "| linknet | resnet18 |" in capsys.readouterr().out

@@ -19,7 +19,8 @@ from depthlab.models.schedulers import cosine_with_warmup, one_cycle, poly
 from depthlab.utils.errors import DepthlabError
 
 
-def tiny_module(optimizer=partial(torch.optim.AdamW, lr=1e-3), scheduler=None, **net_kwargs) -> DepthModule:
+def tiny_module(optimizer=None, scheduler=None, **net_kwargs) -> DepthModule:
+    optimizer = optimizer or partial(torch.optim.AdamW, lr=1e-3)
     net = SmpDepthNet("Unet", "tu-resnet10t", arch_kwargs={"decoder_channels": [16, 8, 8, 8, 8]}, **net_kwargs)
     return DepthModule(net, CompositeLoss({"l1": L1Loss()}, {"l1": 1.0}), DepthMetrics(), optimizer, scheduler)
 
@@ -67,7 +68,9 @@ def test_frozen_encoder_does_not_change_and_unfreezes_at_the_given_epoch():
     trainer(max_epochs=3, callbacks=[snaps], limit_val_batches=0).fit(module, loader())
     assert changed(decoder0, module.net.net.decoder)  # the decoder trained from the first step
     for epoch in (0, 1):  # weights and BN running statistics untouched while frozen
-        assert not [k for k, v in snaps.encoder[epoch].items() if v.is_floating_point() and not torch.equal(v, encoder0[k])]
+        assert not [
+            k for k, v in snaps.encoder[epoch].items() if v.is_floating_point() and not torch.equal(v, encoder0[k])
+        ]
     moved = [k for k, v in snaps.encoder[2].items() if v.is_floating_point() and not torch.equal(v, encoder0[k])]
     assert any(k.endswith("weight") for k in moved) and any("running_mean" in k for k in moved)  # epoch 2 trains it
     assert all(p.requires_grad for p in module.net.encoder.parameters())
@@ -113,7 +116,10 @@ def _lrs(scheduler_factory, steps: int) -> list[list[float]]:
     ("factory", "expected"),
     [
         # cosine: warm-up over 1 step from 1%, then 0.5 (1 + cos(pi t)) down to 1% of each group's lr
-        (partial(cosine_with_warmup, warmup_fraction=0.1), [0.01, 1.0, 0.5 * (1 + math.cos(math.pi / 9)) * 0.99 + 0.01]),
+        (
+            partial(cosine_with_warmup, warmup_fraction=0.1),
+            [0.01, 1.0, 0.5 * (1 + math.cos(math.pi / 9)) * 0.99 + 0.01],
+        ),
         (partial(poly, power=1.0), [1.0, 0.9, 0.8]),  # (1 - step / 10) ^ 1
         (partial(one_cycle, div_factor=25.0), [1.0 / 25.0]),  # starts at peak / div_factor
     ],

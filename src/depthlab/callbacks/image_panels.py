@@ -1,4 +1,4 @@
-"""Log an RGB | GT | prediction | error (| GT mask | predicted mask) panel of fixed validation samples after each validation epoch."""
+"""Log an RGB | GT | prediction | error (| GT mask | predicted mask) panel of fixed val samples every epoch."""
 
 from __future__ import annotations
 

@@ -81,7 +81,9 @@ class DepthMaskNet(DepthNet):
     ) -> None:
         super().__init__(freeze_encoder, unfreeze_at_epoch, encoder_lr_mult)
         if not mask_head:
-            raise DepthlabError("model=depthmasknet always predicts a mask (it feeds depth); for depth only use model=unet")
+            raise DepthlabError(
+                "model=depthmasknet always predicts a mask (it feeds depth); for depth only use model=unet"
+            )
         if base_width < 1:
             raise DepthlabError(f"model.base_width={base_width} must be >= 1")
         c = base_width

@@ -97,9 +97,9 @@ def create_smp(
     except RuntimeError as err:
         if "Unknown model" in str(err) or "not found" in str(err).lower():
             raise DepthlabError(f"model.encoder={encoder} is not a known smp or timm (tu-) encoder") from None
-        raise _combination_error(arch, encoder, err) or err
+        raise (_combination_error(arch, encoder, err) or err) from None
     except (TypeError, ValueError, AssertionError) as err:
-        raise _combination_error(arch, encoder, err) or err
+        raise (_combination_error(arch, encoder, err) or err) from None
 
 
 class DepthMaskHeads(nn.Module):
@@ -136,6 +136,12 @@ class SmpDepthNet(DepthNet):
         self.arch, self.encoder_name, self.name = arch, encoder, f"{arch}-{encoder}"
         self.net = create_smp(arch, encoder, encoder_weights, in_channels, classes=1, **dict(arch_kwargs or {}))
         self.head = DepthActivation(head, min_depth, max_depth)
+        patch = int(getattr(self.net.encoder, "output_stride", 16))
+        if arch.lower() == "dpt" and patch & (patch - 1):
+            raise DepthlabError(
+                f"model=dpt fuses features at power-of-two scales, but {encoder} has patch size {patch}: "
+                "add +model.arch_kwargs.patch_size=16 (timm resamples the patch embedding) or use a patch16 ViT"
+            )
         self.predicts_mask = bool(mask_head)
         if self.predicts_mask:  # every smp model ends in segmentation_head(decoder(...)): wrap it, keep forward
             self.net.segmentation_head = DepthMaskHeads(self.net.segmentation_head)
@@ -146,8 +152,9 @@ class SmpDepthNet(DepthNet):
 
     @property
     def output_stride(self) -> int:
-        """The factor H and W must be divisible by."""
-        return int(getattr(self.net.encoder, "output_stride", 32))
+        """The factor H and W must be divisible by (DPT: twice the patch size, its fusion halves the token grid)."""
+        stride = int(getattr(self.net.encoder, "output_stride", 32))
+        return 2 * stride if self.arch.lower() == "dpt" else stride
 
     @property
     def min_input_size(self) -> int:

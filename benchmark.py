@@ -2,9 +2,9 @@
 
 import sys
 
-from depthlab.benchmarks import inference, loaders, precision
+from depthlab.benchmarks import archs, inference, loaders, precision
 
-BENCHMARKS = {"precision": precision.main, "loaders": loaders.main, "inference": inference.main}
+BENCHMARKS = {"precision": precision.main, "loaders": loaders.main, "inference": inference.main, "archs": archs.main}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:

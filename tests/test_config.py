@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -39,6 +40,8 @@ def test_config_groups_mirror_the_code():
 @pytest.mark.parametrize("loss", options("loss"))
 def test_every_loss_config_builds_a_module(loss, tmp_path):
     cfg = compose_train(f"loss={loss}", tmp_path=tmp_path)
+    if "depthlab.losses.mask." in OmegaConf.to_yaml(cfg.loss):  # mask terms need the mask head
+        cfg = compose_train("task=depth_mask", f"loss={loss}", tmp_path=tmp_path)
     module = build_module(cfg)
     assert set(module.loss.weights) == set(cfg.loss.weights)
 
@@ -129,3 +132,25 @@ def test_every_experiment_composes_and_builds(experiment, tmp_path):
     assert cfg.task_name == experiment
     build_module(cfg)
     instantiate(cfg.data)
+
+
+@pytest.mark.parametrize("model", options("model"))
+def test_every_model_config_builds_a_module(model, tmp_path):
+    task = "task=depth_mask" if model == "depthmasknet" else "task=depth"
+    module = build_module(compose_train(f"model={model}", task, tmp_path=tmp_path))
+    assert sum(p.numel() for p in module.net.parameters()) > 0
+
+
+@pytest.mark.parametrize("group", ["optimizer", "scheduler", "task", "callbacks"])
+def test_every_training_option_composes_and_instantiates(group, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    for option in options(group):
+        cfg = compose_train(f"{group}={option}", tmp_path=tmp_path)
+        if group == "optimizer":
+            assert instantiate(cfg.optimizer)(params=[torch.nn.Parameter(torch.zeros(1))])
+        elif group == "scheduler" and cfg.get("scheduler"):
+            assert instantiate(cfg.scheduler.factory) and cfg.scheduler.interval in {"step", "epoch"}
+        elif group == "callbacks":
+            assert all(hasattr(instantiate(node), "on_train_start") for node in cfg.callbacks.values() if node)
+        else:
+            build_module(cfg)

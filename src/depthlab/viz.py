@@ -21,11 +21,29 @@ def colorize(
     return rgb
 
 
-def depth_panel(rgb: torch.Tensor, target: torch.Tensor, pred: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """One row per sample: RGB | ground truth | prediction | |error|, all depth maps on one metric scale."""
+def gray(values: torch.Tensor) -> torch.Tensor:
+    """A [B, 1, H, W] map in [0, 1] (a mask or a probability) as RGB [B, 3, H, W]."""
+    return values.float().clamp(0, 1).expand(-1, 3, -1, -1)
+
+
+def depth_panel(
+    rgb: torch.Tensor,
+    target: torch.Tensor,
+    pred: torch.Tensor,
+    valid: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    mask_prob: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """One row per sample: RGB | ground truth | prediction | |error| [| GT mask | predicted mask probability].
+
+    All depth maps share one metric scale; the mask columns appear when the network predicts a mask.
+    """
     vmax = float(target[valid].max()) if valid.any() else float(pred.max())
     gt = colorize(target, 0.0, vmax, valid=valid)
     pr = colorize(pred, 0.0, vmax)
     err = colorize((pred - target).abs(), 0.0, vmax, cmap="hot", valid=valid)
-    rows = torch.cat([rgb.float().cpu(), gt.cpu(), pr.cpu(), err.cpu()], dim=3)  # B, 3, H, 4W
-    return torch.cat(list(rows), dim=1)  # 3, B*H, 4W
+    columns = [rgb.float(), gt, pr, err]
+    if mask_prob is not None:
+        columns += [gray(mask if mask is not None else torch.zeros_like(mask_prob)), gray(mask_prob)]
+    rows = torch.cat([c.cpu() for c in columns], dim=3)  # B, 3, H, (4 or 6) W
+    return torch.cat(list(rows), dim=1)  # 3, B*H, (4 or 6) W

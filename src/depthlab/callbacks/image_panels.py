@@ -1,4 +1,4 @@
-"""Log an RGB | GT | prediction | error panel of fixed validation samples after each validation epoch."""
+"""Log an RGB | GT | prediction | error (| GT mask | predicted mask) panel of fixed val samples every epoch."""
 
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ class ImagePanels(pl.Callback):
         if trainer.sanity_checking or trainer.current_epoch % self.every_n_epochs or trainer.datamodule is None:
             return
         panel = self.make_panel(trainer.datamodule, pl_module)
+        caption = "RGB | ground truth | prediction | abs error (same metric scale)"
+        if getattr(getattr(pl_module, "net", None), "predicts_mask", False):
+            caption += " | GT mask | predicted mask"
         key, step = "val/panel", trainer.global_step
         if self.dirpath:
             path = Path(self.dirpath) / f"panel_epoch{trainer.current_epoch:03d}.png"
@@ -36,21 +39,22 @@ class ImagePanels(pl.Callback):
                     key=key,
                     images=[panel],
                     step=step,
-                    caption=["RGB | ground truth | prediction | abs error (same metric scale)"],
+                    caption=[caption],
                 )
             elif isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image(key, panel, global_step=step)
 
     @torch.no_grad()
     def make_panel(self, datamodule: pl.LightningDataModule, pl_module: pl.LightningModule) -> torch.Tensor:
-        """Predict the first val samples and build the panel tensor [3, N*H, 4W]."""
+        """Predict the first val samples and build the panel tensor [3, N*H, 4W] (6W with the mask columns)."""
         dataset = datamodule.dataset("val")
         count = min(self.num_samples, len(dataset))
         batch = default_collate([dataset[i] for i in range(count)])
         batch = pl_module.transfer_batch_to_device(batch, pl_module.device, 0)
         was_training = pl_module.training
         pl_module.eval()
-        pred = pl_module(batch)["depth"]
+        outputs = pl_module(batch)
         pl_module.train(was_training)
         rgb = datamodule.denormalize(batch["image"])
-        return depth_panel(rgb, batch["depth"], pred, batch["valid"])
+        mask_prob = torch.sigmoid(outputs["mask_logits"]) if "mask_logits" in outputs else None
+        return depth_panel(rgb, batch["depth"], outputs["depth"], batch["valid"], batch.get("mask"), mask_prob)

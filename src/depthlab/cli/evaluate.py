@@ -83,7 +83,7 @@ def score(module: DepthModule, run: DictConfig, cfg: DictConfig) -> dict[str, fl
     """{split/metric: value} of the module on cfg.split of run.data, scored with run.protocol and run.metrics."""
     datamodule = instantiate(run.data)
     datamodule.setup("validate" if cfg.split == "val" else "test")
-    module.net.check_input_size(*datamodule.dataset(cfg.split)[0]["image"].shape[-2:])
+    module.check_data(datamodule, cfg.split)
     if run.get("protocol"):
         module.protocol = instantiate(run.protocol)
     metrics = instantiate(run.metrics)

@@ -41,7 +41,7 @@ def train(cfg: DictConfig) -> float | None:
         raise DepthlabError(f"ckpt_path={ckpt_path} does not exist; pass a .ckpt written by train.py to resume")
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
-    module.net.check_input_size(*datamodule.sample_shape())
+    module.check_data(datamodule)
     module.run_config = OmegaConf.to_container(cfg, resolve=True)
     trainer = build_trainer(cfg)
     for logger in trainer.loggers:

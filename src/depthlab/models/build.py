@@ -7,6 +7,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from depthlab.models.compat import check_net_and_loss
 from depthlab.models.module import DepthModule
 
 
@@ -15,9 +16,11 @@ def build_module(cfg: DictConfig | dict[str, Any]) -> DepthModule:
     cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
     scheduler = cfg.get("scheduler") or None
     protocol = cfg.get("protocol") or None  # absent in configs of checkpoints older than the protocol group
+    net, loss = instantiate(cfg.model), instantiate(cfg.loss)
+    check_net_and_loss(net, loss)
     return DepthModule(
-        net=instantiate(cfg.model),
-        loss=instantiate(cfg.loss),
+        net=net,
+        loss=loss,
         metrics=instantiate(cfg.metrics),
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(scheduler.factory) if scheduler else None,

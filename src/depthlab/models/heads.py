@@ -1,4 +1,4 @@
-"""Output parametrisations that map a decoder's raw channel to positive depth."""
+"""Output parametrisations that map a decoder's raw channel to depth (metric, inverse or relative)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,17 @@ from torch import nn
 
 from depthlab.utils.errors import DepthlabError
 
-HEADS = ("sigmoid", "softplus", "exp", "identity")
+HEADS = ("sigmoid", "softplus", "exp", "identity", "disparity", "relative")
 
 
 class DepthActivation(nn.Module):
-    """Turn raw logits into depth: sigmoid x max_depth, softplus, exp (log-depth) or identity."""
+    """Turn raw logits into the `depth` output; the parametrisation is a config choice (model.head).
+
+    sigmoid: max_depth x sigmoid (bounded metric depth); softplus: softplus + min_depth; exp: exp (log-depth);
+    identity: raw; disparity: 1 / (softplus + 1 / max_depth), i.e. the network regresses inverse depth and the
+    output stays in (0, max_depth]; relative: softplus without metric floor or cap, a unit-free positive map for
+    relative datasets (scored after scale / shift alignment).
+    """
 
     def __init__(self, kind: str = "sigmoid", min_depth: float = 1e-3, max_depth: float = 10.0) -> None:
         super().__init__()
@@ -26,6 +32,10 @@ class DepthActivation(nn.Module):
             return nn.functional.softplus(x) + self.min_depth
         if self.kind == "exp":
             return torch.exp(x.clamp(max=20.0))
+        if self.kind == "disparity":
+            return 1.0 / (nn.functional.softplus(x) + 1.0 / self.max_depth)
+        if self.kind == "relative":
+            return nn.functional.softplus(x)
         return x
 
     def extra_repr(self) -> str:

@@ -12,7 +12,11 @@ import torch
 from torch import nn
 from torchmetrics import Metric
 
+from depthlab.callbacks.finetuning import EncoderFreeze
+from depthlab.metrics.mask import MaskMetrics
 from depthlab.metrics.protocol import EvalProtocol
+from depthlab.models.compat import check_sample
+from depthlab.models.param_groups import build_optimizer
 from depthlab.models.tta import maybe_flip_average
 
 Batch = dict[str, Any]
@@ -36,6 +40,8 @@ class DepthModule(pl.LightningModule):
         self.net, self.loss = net, loss
         # one metric state per split (attributes, since ModuleDict keys may not shadow Module.train)
         self.train_metrics, self.val_metrics, self.test_metrics = (deepcopy(metrics) for _ in range(3))
+        # IoU / Dice, updated only for multi-task nets on datasets with masks
+        self.train_mask_metrics, self.val_mask_metrics, self.test_mask_metrics = (MaskMetrics() for _ in range(3))
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.scheduler_interval, self.monitor = scheduler_interval, monitor
         self.run_config: dict | None = None  # the resolved Hydra config, embedded in checkpoints
@@ -69,6 +75,8 @@ class DepthModule(pl.LightningModule):
         self.log_dict(terms, on_step=False, on_epoch=True, batch_size=bs, sync_dist=split != "train")
         with torch.no_grad():
             self.split_metrics(split).update(*self.scored(outputs, batch, split))
+            if "mask_logits" in outputs and "mask" in batch:
+                getattr(self, f"{split}_mask_metrics").update(outputs["mask_logits"].detach(), batch["mask"])
         return losses["loss"]
 
     def scored(self, outputs: dict[str, torch.Tensor], batch: Batch, split: str) -> tuple[torch.Tensor, ...]:
@@ -94,6 +102,10 @@ class DepthModule(pl.LightningModule):
         values = self.split_metrics(split).compute()
         self.log_dict({f"{split}/{k}": v.float() for k, v in values.items()}, prog_bar=False)
         self.split_metrics(split).reset()
+        mask_metrics = getattr(self, f"{split}_mask_metrics")
+        if mask_metrics.updated:
+            self.log_dict({f"{split}/{k}": v.float() for k, v in mask_metrics.compute().items()}, prog_bar=False)
+        mask_metrics.reset()
 
     def on_train_epoch_end(self) -> None:
         self._log_metrics("train")
@@ -105,7 +117,7 @@ class DepthModule(pl.LightningModule):
         self._log_metrics("test")
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.parameters())
+        optimizer = build_optimizer(self.optimizer_factory, self, self.net)
         if self.scheduler_factory is None:
             return optimizer
         kwargs = {}
@@ -121,6 +133,16 @@ class DepthModule(pl.LightningModule):
                 "monitor": self.monitor,
             },
         }
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """Encoder freezing comes with the network's config (model.freeze_encoder), not the callbacks group."""
+        return [EncoderFreeze()] if getattr(self.net, "freeze_encoder", False) else []
+
+    def check_data(self, datamodule: Any, split: str = "train") -> None:
+        """Fail before training when the data's size or keys do not fit the network and loss (one-line errors)."""
+        sample = datamodule.dataset(split)[0]
+        self.net.check_input_size(*sample["image"].shape[-2:])
+        check_sample(self.net, self.loss, sample, getattr(datamodule, "name", type(datamodule).__name__))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.run_config is not None:

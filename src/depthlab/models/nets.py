@@ -1,20 +1,38 @@
-"""Network factory: any segmentation_models_pytorch architecture + any encoder, with a depth head."""
+"""Network factory: any segmentation_models_pytorch architecture + any encoder, a depth head, an optional mask head."""
 
 from __future__ import annotations
 
+import copy
 from contextlib import contextmanager
 from typing import Any
 
 import segmentation_models_pytorch as smp
 import torch
 from huggingface_hub import constants as hf_constants
+from segmentation_models_pytorch.base.initialization import initialize_head
 from torch import nn
 
+from depthlab.models.base import DepthNet
 from depthlab.models.heads import DepthActivation
 from depthlab.utils.errors import DepthlabError
 from depthlab.utils.net import reachable
 
 HUB_HOST = "huggingface.co"
+ARCHS = (
+    "Unet",
+    "UnetPlusPlus",
+    "FPN",
+    "DeepLabV3",
+    "DeepLabV3Plus",
+    "MAnet",
+    "Linknet",
+    "PSPNet",
+    "PAN",
+    "UPerNet",
+    "Segformer",
+    "DPT",
+)
+PYRAMID_ENCODERS = "resnet18, mobilenet_v2, efficientnet-b0, mit_b0, tu-convnext_atto, tu-resnet10t"
 
 
 def hub_reachable(timeout: float = 2.0) -> bool:
@@ -33,10 +51,28 @@ def _hub_offline():
         hf_constants.HF_HUB_OFFLINE = old
 
 
+def _combination_error(arch: str, encoder: str, err: Exception) -> DepthlabError | None:
+    """A one-line explanation of an architecture / encoder pair smp cannot build, naming what would work."""
+    text = str(err)
+    if arch.lower() == "dpt" and (not encoder.startswith("tu-") or isinstance(err, TypeError | ValueError)):
+        return DepthlabError(
+            f"model=dpt needs a timm vision-transformer encoder, not {encoder}: use e.g. "
+            "model.encoder=tu-vit_tiny_patch16_224 (or tu-vit_small_patch16_224, tu-deit_small_patch16_224)"
+        )
+    if "downsampling pattern" in text or "forward_intermediates" in text:
+        return DepthlabError(
+            f"model.encoder={encoder} is a plain transformer without a feature pyramid, which {arch} needs: "
+            f"use model=dpt for it, or a pyramid encoder with {arch} ({PYRAMID_ENCODERS})"
+        )
+    if "output stride" in text.lower() or "output_stride" in text:
+        return DepthlabError(f"model {arch}/{encoder}: {text.splitlines()[0][:200]}")
+    return None
+
+
 def create_smp(
     arch: str, encoder: str, encoder_weights: str | None, in_channels: int, classes: int, **arch_kwargs: Any
 ) -> nn.Module:
-    """Build an smp model, failing fast with one clear line on unknown names or unreachable weights."""
+    """Build an smp model, failing fast with one clear line on unknown names, bad pairs or unreachable weights."""
     kwargs = dict(encoder_name=encoder, encoder_weights=encoder_weights, in_channels=in_channels, classes=classes)
     kwargs |= arch_kwargs
     try:
@@ -55,15 +91,31 @@ def create_smp(
     except DepthlabError:
         raise
     except KeyError as err:
+        if "architecture" in str(err):
+            raise DepthlabError(f"model.arch={arch} is unknown; use one of {', '.join(ARCHS)}") from None
         raise DepthlabError(f"model {arch}/{encoder}: {str(err).strip(chr(34))[:300]}") from None
     except RuntimeError as err:
         if "Unknown model" in str(err) or "not found" in str(err).lower():
             raise DepthlabError(f"model.encoder={encoder} is not a known smp or timm (tu-) encoder") from None
-        raise
+        raise (_combination_error(arch, encoder, err) or err) from None
+    except (TypeError, ValueError, AssertionError) as err:
+        raise (_combination_error(arch, encoder, err) or err) from None
 
 
-class SmpDepthNet(nn.Module):
-    """An smp encoder-decoder whose single output channel goes through a depth activation."""
+class DepthMaskHeads(nn.Module):
+    """smp's segmentation head for depth plus an independently initialised copy for mask logits (shared decoder)."""
+
+    def __init__(self, head: nn.Module) -> None:
+        super().__init__()
+        self.depth, self.mask = head, copy.deepcopy(head)
+        initialize_head(self.mask)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.depth(features), self.mask(features)], dim=1)
+
+
+class SmpDepthNet(DepthNet):
+    """An smp encoder-decoder: its output channel goes through a depth activation; optionally a mask head too."""
 
     def __init__(
         self,
@@ -75,26 +127,42 @@ class SmpDepthNet(nn.Module):
         min_depth: float = 1e-3,
         max_depth: float = 10.0,
         arch_kwargs: dict[str, Any] | None = None,
+        mask_head: bool = False,
+        freeze_encoder: bool = False,
+        unfreeze_at_epoch: int | None = None,
+        encoder_lr_mult: float = 1.0,
     ) -> None:
-        super().__init__()
-        self.arch, self.encoder_name = arch, encoder
+        super().__init__(freeze_encoder, unfreeze_at_epoch, encoder_lr_mult)
+        self.arch, self.encoder_name, self.name = arch, encoder, f"{arch}-{encoder}"
         self.net = create_smp(arch, encoder, encoder_weights, in_channels, classes=1, **dict(arch_kwargs or {}))
         self.head = DepthActivation(head, min_depth, max_depth)
+        patch = int(getattr(self.net.encoder, "output_stride", 16))
+        if arch.lower() == "dpt" and patch & (patch - 1):
+            raise DepthlabError(
+                f"model=dpt fuses features at power-of-two scales, but {encoder} has patch size {patch}: "
+                "add +model.arch_kwargs.patch_size=16 (timm resamples the patch embedding) or use a patch16 ViT"
+            )
+        self.predicts_mask = bool(mask_head)
+        if self.predicts_mask:  # every smp model ends in segmentation_head(decoder(...)): wrap it, keep forward
+            self.net.segmentation_head = DepthMaskHeads(self.net.segmentation_head)
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.net.encoder
 
     @property
     def output_stride(self) -> int:
-        """The factor H and W must be divisible by."""
-        return int(getattr(self.net.encoder, "output_stride", 32))
+        """The factor H and W must be divisible by (DPT: twice the patch size, its fusion halves the token grid)."""
+        stride = int(getattr(self.net.encoder, "output_stride", 32))
+        return 2 * stride if self.arch.lower() == "dpt" else stride
 
-    def check_input_size(self, height: int, width: int) -> None:
-        """Raise a one-line error when the network cannot take an H x W input."""
-        s = self.output_stride
-        if height % s or width % s:
-            fix_h, fix_w = max(s, round(height / s) * s), max(s, round(width / s) * s)
-            raise DepthlabError(
-                f"input size {height}x{width} is not divisible by {s}, the output stride of "
-                f"{self.arch}-{self.encoder_name}; use e.g. data.height={fix_h} data.width={fix_w}"
-            )
+    @property
+    def min_input_size(self) -> int:
+        """PAN's pyramid attention max-pools its deepest features three more times: they need >= 8 cells."""
+        return self.output_stride * (8 if self.arch.lower() == "pan" else 1)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"depth": self.head(self.net(image))}
+        out = self.net(image)
+        if not self.predicts_mask:
+            return {"depth": self.head(out)}
+        return {"depth": self.head(out[:, :1]), "mask_logits": out[:, 1:2]}

@@ -1,0 +1,46 @@
+"""Checks that a network, a loss and a dataset fit together, run before training so mistakes cost seconds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from depthlab.utils.errors import DepthlabError
+
+MASK_LOSSES = "loss=bce_rmse or loss=bce_dice_ssim"
+
+
+def loss_uses_mask(loss: nn.Module) -> bool:
+    """True when any term of the loss reads the mask logits (losses.mask.MaskTerm)."""
+    return any(getattr(module, "uses_mask", False) for module in loss.modules())
+
+
+def check_net_and_loss(net: nn.Module, loss: nn.Module) -> None:
+    """A mask loss needs a mask head, and a mask head needs a mask loss (else it is never trained)."""
+    name = getattr(net, "name", type(net).__name__)
+    predicts_mask = getattr(net, "predicts_mask", False)
+    if loss_uses_mask(loss) and not predicts_mask:
+        raise DepthlabError(
+            f"the loss has mask terms (bce / dice) but {name} predicts no mask: add task=depth_mask "
+            "(or model.mask_head=true), or use a depth-only loss such as loss=l1"
+        )
+    if predicts_mask and not loss_uses_mask(loss):
+        raise DepthlabError(
+            f"{name} predicts a foreground mask but the loss has no mask term: use task=depth_mask "
+            f"({MASK_LOSSES}), or model.mask_head=false for depth only"
+        )
+
+
+def check_sample(net: nn.Module, loss: nn.Module, sample: dict[str, Any], dataset: str) -> None:
+    """Every batch key the network consumes and the loss reads must be in the dataset's samples."""
+    needed = list(getattr(net, "inputs", ("image",)))
+    if loss_uses_mask(loss):
+        needed.append("mask")
+    missing = [key for key in needed if key not in sample]
+    if missing:
+        name = getattr(net, "name", type(net).__name__)
+        raise DepthlabError(
+            f"{name} with this loss needs sample key(s) {', '.join(missing)}, which data={dataset} does not provide; "
+            "use a dataset with foreground masks and backgrounds (data=synthetic, data=modest) or task=depth"
+        )

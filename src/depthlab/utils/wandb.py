@@ -51,7 +51,7 @@ def make_wandb_logger(
     tag_overrides: bool = True,
     **kwargs: Any,
 ) -> WandbLogger:
-    """A WandbLogger in the resolved mode under save_dir; multirun jobs share their sweep's group, tagged by overrides."""
+    """A WandbLogger in the resolved mode under save_dir; a sweep's jobs share a group and are tagged by overrides."""
     resolved = resolve_mode(mode)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("WANDB_SILENT", "true")

@@ -74,8 +74,7 @@ def run(config_name: str, task: Callable[[DictConfig], Any]) -> Any:
             cause = user_error(err)
             if HydraConfig.get().mode == RunMode.MULTIRUN:
                 # a sweep goes on: Hydra records the job as failed (an Optuna trial is scored FAIL)
-                job = HydraConfig.get().job
-                log.error(f"job {job.get('num')} ({' '.join(HydraConfig.get().overrides.task)}) failed: {err!r}")
+                log.error(f"job {HydraConfig.get().job.get('num')} failed ({one_line(str(err))}); the sweep goes on")
                 raise
             if cause is None:
                 raise

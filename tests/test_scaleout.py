@@ -69,7 +69,7 @@ def test_run_killed_mid_epoch_resumes_its_steps_and_its_wandb_run(tmp_path):
     # 40 steps per epoch, last.ckpt every 4 steps; killed as soon as the first one lands
     overrides = [*SMALL, "data.num_train=80", "data.num_val=4", "data.batch_size=2", "data.eval_batch_size=4"]
     overrides += ["trainer.max_epochs=2", "trainer.log_every_n_steps=2", "logger=many"]
-    overrides += ["callbacks.model_checkpoint.every_n_train_steps=4", f"hydra.run.dir={run_dir}"]
+    overrides += ["callbacks.step_checkpoint.every_n_train_steps=4", f"hydra.run.dir={run_dir}"]
     last = run_dir / "checkpoints" / "last.ckpt"
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "train.py"), *overrides],
@@ -84,7 +84,8 @@ def test_run_killed_mid_epoch_resumes_its_steps_and_its_wandb_run(tmp_path):
         while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
         stderr = proc.communicate()[1].decode()
     assert proc.returncode == -signal.SIGKILL, stderr[-3000:]
     killed_at = _global_step(last)

@@ -1,5 +1,7 @@
 """depthlab: monocular depth estimation experiments on Lightning + Hydra."""
 
+import warnings
+
 from omegaconf import OmegaConf
 
 from depthlab.utils.precision import default_precision
@@ -14,3 +16,9 @@ if not OmegaConf.has_resolver("metric_direction"):  # Optuna's direction follows
     from depthlab.metrics.direction import metric_direction
 
     OmegaConf.register_new_resolver("metric_direction", metric_direction)
+
+# conf/hydra/launcher/submitit_{slurm,local}.yaml deliberately keep the plugin's names and are checked against its
+# schema; Hydra flags that as deprecated on every composition
+warnings.filterwarnings(
+    "ignore", message=r"(?s).*'hydra/launcher/submitit_\w+' is validated against ConfigStore schema"
+)

@@ -14,7 +14,7 @@ import pytest
 import torch
 from conftest import REPO, cli_env, read_metrics, run_cli
 
-from depthlab.utils.wandb import read_offline_run
+from depthlab.utils.wandb import previous_run_id, read_offline_run
 
 pytestmark = pytest.mark.slow
 
@@ -90,7 +90,7 @@ def test_run_killed_mid_epoch_resumes_its_steps_and_its_wandb_run(tmp_path):
     assert proc.returncode == -signal.SIGKILL, stderr[-3000:]
     killed_at = _global_step(last)
     assert killed_at % 4 == 0 and 0 < killed_at < 40  # mid-epoch 1
-    first_id = read_offline_run(next((run_dir / "wandb").glob("offline-run-*")))["id"]
+    first_id = previous_run_id(run_dir)  # from the run directory's name: the killed run's log may be cut short
     csv_log = run_dir / "csv" / "metrics.csv"
     before = csv_log.read_text() if csv_log.exists() else None
 
@@ -100,6 +100,7 @@ def test_run_killed_mid_epoch_resumes_its_steps_and_its_wandb_run(tmp_path):
     runs = sorted((run_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 2 and all(r.name.endswith(f"-{first_id}") for r in runs)
     resumed = read_offline_run(runs[1])
+    assert resumed["id"] == first_id
     steps = [row["trainer/global_step"] for row in resumed["history"] if "train/loss_step" in row]
     assert steps and killed_at <= min(steps) and max(steps) >= 70
     # a CSV log the killed part flushed is kept (the resumed part then goes to csv/resume_1)

@@ -97,7 +97,7 @@ def test_optuna_search_through_submitit_local_scores_failures_and_returns_its_be
     )
     assert result.returncode == 0, result.stderr[-3000:]
     heights = {
-        p.parent.name: yaml.safe_load(p.read_text())["data"]["height"] for p in sweep.glob("*/.hydra/config.yaml")
+        p.parents[1].name: yaml.safe_load(p.read_text())["data"]["height"] for p in sweep.glob("*/.hydra/config.yaml")
     }
     assert sorted(heights.values()) == [32, 32, 40]
     done = {j: json.loads((sweep / j / "metrics.json").read_text())["val/rmse"] for j in heights if heights[j] == 32}

@@ -20,12 +20,8 @@ def curves_figure(jobs: Sequence[Job], labels: Sequence[str], path: Path) -> Pat
     names = [n for n in CURVES if any(n in j.curves for j in jobs)]
     if not names:
         return None
-    ncols = min(3, len(names))
-    nrows = -(-len(names) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
-    for ax in axes.flat[len(names) :]:
-        ax.set_visible(False)
-    for ax, name in zip(axes.flat, names, strict=False):
+    fig, axes = _panels(len(names), width=4.6, height=3.4)
+    for ax, name in zip(axes, names, strict=False):
         for job, text in zip(jobs, labels, strict=True):
             points = job.curves.get(name)
             if points:
@@ -34,7 +30,7 @@ def curves_figure(jobs: Sequence[Job], labels: Sequence[str], path: Path) -> Pat
         ax.set_title(name)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7, loc="best")
+    axes[0].legend(fontsize=7, loc="best")
     return _save(fig, path)
 
 
@@ -44,15 +40,26 @@ def bars_figure(jobs: Sequence[Job], labels: Sequence[str], metrics: Sequence[st
     metrics = [m for m in metrics if any(m in j.metrics for j, _ in done)]
     if not done or not metrics:
         return None
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics), 3.2 + 0.15 * len(done)), squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, metric in zip(axes[0], metrics, strict=True):
+    longest = max(len(t) for _, t in done)
+    fig, axes = _panels(len(metrics), width=4.6, height=2.4 + 0.055 * longest)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]  # the curves' colours, job by job
+    for ax, metric in zip(axes, metrics, strict=False):
         values = [j.metrics.get(metric, float("nan")) for j, _ in done]
         ax.bar(range(len(done)), values, color=[colors[i % len(colors)] for i in range(len(done))])
         ax.set_xticks(range(len(done)), [t for _, t in done], rotation=35, ha="right", fontsize=7)
         ax.set_title(metric)
         ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
+
+
+def _panels(count: int, width: float, height: float) -> tuple[plt.Figure, list[plt.Axes]]:
+    """Up to three panels a row; unused cells hidden."""
+    ncols = min(3, count)
+    nrows = -(-count // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    for ax in axes.flat[count:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat)
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:

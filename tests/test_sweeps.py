@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import yaml
 from conftest import REPO, run_cli
 
 from depthlab.cli.report import main as report_main
+from depthlab.report import collect_jobs
 from depthlab.utils.wandb import read_offline_run
 
 pytestmark = pytest.mark.slow
@@ -76,6 +78,14 @@ def test_report_ranks_the_grid_and_draws_its_curves(grid, tmp_path, capsys):
     page = (tmp_path / "report" / "index.html").read_text()
     assert '<img src="curves.png"' in page and '<img src="bars.png"' in page
     assert (tmp_path / "report" / "curves.png").stat().st_size > 10_000
+    # without CSV logs the curves come from the offline W&B files, and agree with the CSV ones
+    shutil.copytree(grid / "0", tmp_path / "wandb_only" / "0", ignore=shutil.ignore_patterns("csv"))
+    from_csv, from_wandb = (
+        collect_jobs(grid)[0].curves["val/rmse"],
+        collect_jobs(tmp_path / "wandb_only")[0].curves["val/rmse"],
+    )
+    assert len(from_csv) == 2 and [s for s, _ in from_wandb] == [s for s, _ in from_csv]
+    assert [v for _, v in from_wandb] == pytest.approx([v for _, v in from_csv])
 
 
 def test_optuna_search_scores_a_failing_trial_and_returns_its_best(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -150,3 +151,15 @@ def test_fsdp_strategy_instantiates(tmp_path):
     strategy = instantiate(_cfg(tmp_path, "trainer=fsdp").trainer.strategy)
     assert type(strategy).__name__ == "FSDPStrategy"
     assert strategy.kwargs["auto_wrap_policy"].keywords["min_num_params"] == 1_000_000
+
+
+def test_ddp_eval_loaders_split_the_images_without_repeats(tmp_path):
+    datamodule = instantiate(_cfg(tmp_path, "data.num_val=7", "data.height=32", "data.width=32").data)
+    seen = []
+    for rank in (0, 1):
+        datamodule.trainer = SimpleNamespace(world_size=2, global_rank=rank)
+        seen.append(list(datamodule.val_dataloader().sampler))
+    # Lightning's default DistributedSampler would pad to 8 by repeating an image
+    assert sorted(seen[0] + seen[1]) == list(range(7)) and len(seen[0]) == 4
+    datamodule.trainer = SimpleNamespace(world_size=1, global_rank=0)
+    assert list(datamodule.val_dataloader().sampler) == list(range(7))

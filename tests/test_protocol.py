@@ -191,12 +191,12 @@ def test_protocol_defaults_follow_the_dataset(tmp_path: Path) -> None:
     cfg = compose_train(tmp_path=tmp_path)
     protocol, metrics = instantiate(cfg.protocol), instantiate(cfg.metrics)
     assert (protocol.alignment, protocol.crop, protocol.max_depth, metrics.whdr) == ("none", None, 10.0, False)
-    relative = compose_train("+data.relative=true", "+data.eval_crop=eigen_nyu", tmp_path=tmp_path)
+    relative = compose_train("data.relative=true", "data.eval_crop=eigen_nyu", tmp_path=tmp_path)
     protocol, metrics = instantiate(relative.protocol), instantiate(relative.metrics)
     assert (protocol.alignment, protocol.crop, metrics.whdr) == ("lstsq", "eigen_nyu", True)
     assert metrics.keys[-1] == "whdr"
     override = compose_train(
-        "+data.relative=true", "protocol.alignment=median", "protocol.average=per_pixel", tmp_path=tmp_path
+        "data.relative=true", "protocol.alignment=median", "protocol.average=per_pixel", tmp_path=tmp_path
     )
     assert instantiate(override.protocol).alignment == "median"
     assert instantiate(override.metrics).average == "per_pixel"

@@ -125,6 +125,7 @@ def test_ddp_spawn_on_two_cpu_processes_syncs_metrics(tmp_path):
         "trainer=ddp_spawn",
         "trainer.accelerator=cpu",
         "trainer.devices=2",
+        "data.num_val=7",  # odd: the ranks get 4 and 3 images, none repeated or dropped
         "test=false",
         tmp_path=tmp_path,
         run_dir=run_dir,

@@ -1,5 +1,7 @@
 """depthlab: monocular depth estimation experiments on Lightning + Hydra."""
 
+import warnings
+
 from omegaconf import OmegaConf
 
 from depthlab.utils.precision import default_precision
@@ -10,3 +12,13 @@ if not OmegaConf.has_resolver("default_precision"):
     OmegaConf.register_new_resolver("default_precision", default_precision)
 if not OmegaConf.has_resolver("is_gpu"):  # SyncBatchNorm exists only on GPUs: `sync_batchnorm: ${is_gpu:...}`
     OmegaConf.register_new_resolver("is_gpu", lambda accelerator: str(accelerator) in ("gpu", "cuda"))
+if not OmegaConf.has_resolver("metric_direction"):  # Optuna's direction follows optimized_metric
+    from depthlab.metrics.direction import metric_direction
+
+    OmegaConf.register_new_resolver("metric_direction", metric_direction)
+
+# conf/hydra/launcher/submitit_{slurm,local}.yaml deliberately keep the plugin's names and are checked against its
+# schema; Hydra flags that as deprecated on every composition
+warnings.filterwarnings(
+    "ignore", message=r"(?s).*'hydra/launcher/submitit_\w+' is validated against ConfigStore schema"
+)

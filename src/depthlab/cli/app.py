@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,10 +11,13 @@ from typing import Any
 import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from depthlab.utils.errors import DepthlabError, one_line
 
+log = logging.getLogger(__name__)
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 
 
@@ -24,7 +28,8 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def _is_multirun(argv: list[str]) -> bool:
-    return any(a in ("-m", "--multirun") or a.startswith("hydra.mode=MULTIRUN") for a in argv)
+    """-m, or a config that sets hydra.mode=MULTIRUN (hparams_search=...)."""
+    return any(a in ("-m", "--multirun") or a.startswith(("hydra.mode=MULTIRUN", "hparams_search=")) for a in argv)
 
 
 def _overrides(argv: list[str]) -> list[str]:
@@ -60,7 +65,6 @@ def user_error(err: BaseException | None) -> DepthlabError | None:
 def run(config_name: str, task: Callable[[DictConfig], Any]) -> Any:
     """Run `task` under @hydra.main; a DepthlabError becomes one line and exit code 2 (single runs)."""
     check_overrides(config_name, sys.argv[1:])
-    multirun = _is_multirun(sys.argv[1:])
 
     @hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
     def _main(cfg: DictConfig) -> Any:
@@ -68,7 +72,11 @@ def run(config_name: str, task: Callable[[DictConfig], Any]) -> Any:
             return task(cfg)
         except Exception as err:
             cause = user_error(err)
-            if cause is None or multirun:
+            if HydraConfig.get().mode == RunMode.MULTIRUN:
+                # a sweep goes on: Hydra records the job as failed (an Optuna trial is scored FAIL)
+                log.error(f"job {HydraConfig.get().job.get('num')} failed ({one_line(str(err))}); the sweep goes on")
+                raise
+            if cause is None:
                 raise
             fail(str(cause))
 

@@ -10,6 +10,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
+from depthlab.cli import resume
 from depthlab.cli.common import instantiate_all, report, scalar_metrics
 from depthlab.metrics.baseline import constant_baseline
 from depthlab.models.build import build_module
@@ -36,17 +37,37 @@ def train(cfg: DictConfig) -> float | None:
     """Run one training job; returns the value of `optimized_metric` for sweepers."""
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
-    ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path and not Path(ckpt_path).is_file():
-        raise DepthlabError(f"ckpt_path={ckpt_path} does not exist; pass a .ckpt written by train.py to resume")
+    ckpt_path = resume.checkpoint_path(cfg)
+    if ckpt_path:
+        resume.check_same_model(cfg, ckpt_path)
+        resume.continue_loggers(cfg, ckpt_path)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
     module.check_data(datamodule)
     module.run_config = OmegaConf.to_container(cfg, resolve=True)
     trainer = build_trainer(cfg)
+    try:
+        metrics = _fit_and_score(cfg, trainer, module, datamodule, ckpt_path)
+    except BaseException:
+        _close_loggers(trainer, exit_code=1)  # mark the W&B run failed; the next sweep job gets a fresh one
+        raise
+    _close_loggers(trainer)
+    name = cfg.get("optimized_metric")
+    if name and name not in metrics:
+        raise DepthlabError(f"optimized_metric={name} was not logged; use one of {', '.join(sorted(metrics))}")
+    return metrics.get(name) if name else None
+
+
+def _fit_and_score(
+    cfg: DictConfig,
+    trainer: pl.Trainer,
+    module: pl.LightningModule,
+    datamodule: pl.LightningDataModule,
+    ckpt_path: str | None,
+) -> dict[str, float]:
+    """Fit, then validate (and test) the best checkpoint; rank 0 writes metrics.json."""
     for logger in trainer.loggers:
         logger.log_hyperparams(module.run_config)
-
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = scalar_metrics(trainer.callback_metrics, prefixes=("train",))
     best = _best_checkpoint(trainer)
@@ -63,16 +84,17 @@ def train(cfg: DictConfig) -> float | None:
             cfg.paths.output_dir,
             title=f"{cfg.get('task_name', 'train')} (val/test: best checkpoint)",
         )
-    _close_loggers(trainer)
-    name = cfg.get("optimized_metric")
-    return metrics.get(name) if name else None
+    return metrics
 
 
-def _close_loggers(trainer: pl.Trainer) -> None:
+def _close_loggers(trainer: pl.Trainer, exit_code: int = 0) -> None:
     """Finish W&B runs (multirun needs a fresh run per job) and tell how to sync offline ones."""
     for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger) and trainer.is_global_zero:
-            hint = sync_hint(logger)
-            if hint:
-                print(f"W&B run saved offline; upload it with: {hint}")
-            wandb.finish()
+        if not isinstance(logger, WandbLogger) or not trainer.is_global_zero:
+            continue
+        if exit_code and getattr(logger, "_experiment", None) is None:
+            continue  # failed before the run started: nothing to close
+        hint = sync_hint(logger)
+        if hint:
+            print(f"W&B run saved offline; upload it with: {hint}")
+        wandb.finish(exit_code=exit_code)

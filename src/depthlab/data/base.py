@@ -25,6 +25,7 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
 from depthlab.data.transforms import Augment, build_transform, check_eval_crop
@@ -167,14 +168,26 @@ class DepthDataModule(pl.LightningDataModule):
     def loader(self, split: str, shuffle: bool | None = None) -> DataLoader:
         """A DataLoader over one split with this module's batch size and workers."""
         train = split == "train"
+        dataset = self.dataset(split)
+        sampler = None if train else self._eval_sampler(dataset)
         return DataLoader(
-            self.dataset(split),
+            dataset,
             batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train if shuffle is None else shuffle,
+            shuffle=(train if shuffle is None else shuffle) if sampler is None else None,
+            sampler=sampler,
             drop_last=train,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+        )
+
+    def _eval_sampler(self, dataset: Dataset) -> UnrepeatedDistributedSampler | None:
+        """Under DDP, split val/test across ranks without padding (Lightning's sampler repeats samples to even out)."""
+        trainer = self.trainer
+        if trainer is None or trainer.world_size <= 1:
+            return None
+        return UnrepeatedDistributedSampler(
+            dataset, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -43,14 +43,51 @@ def resolve_mode(mode: str = "auto") -> str:
     return mode
 
 
-def make_wandb_logger(mode: str = "auto", save_dir: str = ".", **kwargs: Any) -> WandbLogger:
-    """A WandbLogger in the resolved mode, writing under save_dir (the Hydra run dir)."""
+def make_wandb_logger(
+    mode: str = "auto",
+    save_dir: str = ".",
+    group: str | None = None,
+    tags: list[str] | tuple[str, ...] = (),
+    tag_overrides: bool = True,
+    **kwargs: Any,
+) -> WandbLogger:
+    """A WandbLogger in the resolved mode under save_dir; a sweep's jobs share a group and are tagged by overrides."""
     resolved = resolve_mode(mode)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("WANDB_SILENT", "true")
     if resolved != "online":
         rank_zero_info(f"W&B: {resolved} mode (no credentials or no network); runs are written to {save_dir}/wandb")
-    return WandbLogger(mode=resolved, save_dir=save_dir, **kwargs)
+    job = hydra_job()
+    tags = [*tags, *(tag_text(o) for o in job["overrides"])] if tag_overrides else list(tags)
+    config = {"overrides": job["overrides"], **kwargs.pop("config", {})}
+    if job["sweep"]:
+        kwargs["name"] = f"{kwargs.get('name') or job['sweep']}_{job['num']}"
+    group = group or job["sweep"]
+    return WandbLogger(mode=resolved, save_dir=save_dir, group=group, tags=tags, config=config, **kwargs)
+
+
+def hydra_job() -> dict[str, Any]:
+    """The running Hydra job's overrides and, in a multirun, its number and sweep name (`<job name>_<sweep time>`)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return {"overrides": [], "sweep": None, "num": None}
+    hc = HydraConfig.get()
+    sweep = f"{hc.job.name}_{Path(hc.sweep.dir).name}" if hc.mode == RunMode.MULTIRUN else None
+    return {"overrides": list(hc.overrides.task), "sweep": sweep, "num": hc.job.get("num")}
+
+
+def tag_text(override: str) -> str:
+    """W&B tags are at most 64 characters."""
+    return override if len(override) <= 64 else override[:61] + "..."
+
+
+def previous_run_id(save_dir: str | Path) -> str | None:
+    """The id of the latest W&B run under save_dir/wandb (directories `[offline-]run-<time>-<id>`)."""
+    runs = sorted(Path(save_dir, "wandb").glob("*run-*-*"), key=lambda p: p.name.split("run-", 1)[1])
+    runs = [p for p in runs if p.is_dir() and not p.is_symlink()]
+    return runs[-1].name.rsplit("-", 1)[1] if runs else None
 
 
 def sync_hint(logger: WandbLogger) -> str | None:
@@ -81,19 +118,40 @@ def _record_payloads(path: Path) -> list[bytes]:
     return payloads
 
 
-def read_offline_history(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The logged history rows of an offline run directory, read from its .wandb record log (no server needed)."""
+def _records(run_dir: str | Path) -> list[Any]:
+    """The protobuf records of an offline run directory's .wandb log."""
     from wandb.proto import wandb_internal_pb2
 
     files = sorted(Path(run_dir).glob("run-*.wandb"))
     if not files:
         raise DepthlabError(f"{run_dir} holds no run-*.wandb file; pass an offline-run-* directory")
-    rows = []
+    records = []
     for payload in _record_payloads(files[0]):
         record = wandb_internal_pb2.Record()
         record.ParseFromString(payload)
-        if record.WhichOneof("record_type") == "history":
-            rows.append(
-                {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
-            )
-    return rows
+        records.append(record)
+    return records
+
+
+def _items(items: Any) -> dict[str, Any]:
+    return {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in items}
+
+
+def read_offline_history(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The logged history rows of an offline run directory, read from its .wandb record log (no server needed)."""
+    return [_items(r.history.item) for r in _records(run_dir) if r.WhichOneof("record_type") == "history"]
+
+
+def read_offline_run(run_dir: str | Path) -> dict[str, Any]:
+    """An offline run's id, group, tags, config (merged updates) and history, read without a server."""
+    run: dict[str, Any] = {"id": None, "group": "", "tags": [], "config": {}, "history": []}
+    for record in _records(run_dir):
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            run |= {"id": record.run.run_id, "group": record.run.run_group, "tags": list(record.run.tags)}
+            run["config"] |= _items(record.run.config.update)
+        elif kind == "config":
+            run["config"] |= _items(record.config.update)
+        elif kind == "history":
+            run["history"].append(_items(record.history.item))
+    return run

@@ -1,0 +1,70 @@
+"""`ckpt_path=last`: continue a run from its latest checkpoint, in its directory and its W&B run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, open_dict
+
+from depthlab.utils.errors import DepthlabError
+from depthlab.utils.wandb import previous_run_id
+
+WANDB_TARGET = "depthlab.utils.wandb.make_wandb_logger"
+CSV_TARGET = "lightning.pytorch.loggers.CSVLogger"
+
+
+def checkpoint_path(cfg: DictConfig) -> str | None:
+    """The checkpoint to resume: `last` means <run dir>/checkpoints/last.ckpt of this (re-entered) run directory."""
+    ckpt_path = cfg.get("ckpt_path")
+    if not ckpt_path:
+        return None
+    if ckpt_path == "last":
+        path = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+        if not path.is_file():
+            raise DepthlabError(
+                f"ckpt_path=last found no {path}; pass the run directory to resume, "
+                "e.g. hydra.run.dir=outputs/train/runs/<run> (or hydra.sweep.dir=<sweep> with -m)"
+            )
+        return str(path)
+    if not Path(ckpt_path).is_file():
+        raise DepthlabError(f"ckpt_path={ckpt_path} does not exist; pass a .ckpt written by train.py to resume")
+    return str(ckpt_path)
+
+
+def continue_loggers(cfg: DictConfig, ckpt_path: str) -> None:
+    """Point the W&B logger at the checkpoint's run id, and keep earlier CSV logs (Lightning would delete them)."""
+    run_dir = Path(ckpt_path).resolve().parent.parent
+    for node in (cfg.get("logger") or {}).values():
+        if not node or "_target_" not in node:
+            continue
+        with open_dict(node):
+            if node._target_ == WANDB_TARGET and not node.get("id"):
+                node.id = previous_run_id(run_dir)
+            elif node._target_ == CSV_TARGET and _has_metrics(Path(node.save_dir) / node.name / str(node.version)):
+                node.version = _next_version(Path(node.save_dir) / node.name)
+
+
+def _has_metrics(log_dir: Path) -> bool:
+    return (log_dir / "metrics.csv").is_file()
+
+
+def _next_version(root: Path) -> str:
+    """resume_1, resume_2, ...: the first CSV log directory not used yet."""
+    k = 1
+    while _has_metrics(root / f"resume_{k}"):
+        k += 1
+    return f"resume_{k}"
+
+
+def check_same_model(cfg: DictConfig, ckpt_path: str) -> None:
+    """Resuming needs the checkpoint's network: name the differing keys instead of dumping a state-dict error."""
+    from omegaconf import OmegaConf
+
+    from depthlab.cli.evaluate import load_checkpoint
+
+    saved = load_checkpoint(ckpt_path)["depthlab_config"].get("model", {})
+    current = OmegaConf.to_container(cfg.model, resolve=True)
+    differ = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if differ:
+        shown = ", ".join(f"model.{k}={saved.get(k)}" for k in differ)
+        raise DepthlabError(f"ckpt_path={ckpt_path} was trained with {shown}; pass the same model overrides to resume")

@@ -1,0 +1,10 @@
+"""Which way a logged metric improves: sweepers, checkpoints and leaderboards rank by it."""
+
+from __future__ import annotations
+
+MAXIMIZED = ("delta1", "delta2", "delta3", "ssim", "iou", "dice")
+
+
+def metric_direction(name: str) -> str:
+    """`maximize` for accuracies and overlaps (delta*, ssim, iou, dice), `minimize` for errors and losses."""
+    return "maximize" if str(name).rsplit("/", 1)[-1] in MAXIMIZED else "minimize"

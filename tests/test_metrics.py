@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import REAL
 from PIL import Image
+from reference import manifest_rows, np_metrics
 
 from depthlab.metrics import DEPTH_METRIC_KEYS, DepthMetrics, depth_metrics, per_image_metrics
 
-REAL = Path(__file__).resolve().parents[2] / "shared/data/real"
 LN = math.log
 L10 = math.log10
 
@@ -124,29 +123,8 @@ def test_depth_metrics_accepts_numpy_and_torch_layouts() -> None:
 
 
 def numpy_reference(pred: np.ndarray, target: np.ndarray, valid: np.ndarray) -> dict[str, float]:
-    """FIELD_NOTES section 1, literally, on one image (pred floored at 1e-6 inside logs and ratios)."""
-    p, g = pred[valid], target[valid]
-    pc = np.maximum(p, 1e-6)
-    e = np.log(pc) - np.log(g)
-    ratio = np.maximum(g / pc, pc / g)
-    out = {
-        "abs_rel": np.mean(np.abs(g - p) / g),
-        "sq_rel": np.mean((g - p) ** 2 / g),
-        "rmse": np.sqrt(np.mean((g - p) ** 2)),
-        "rmse_log": np.sqrt(np.mean((np.log(g) - np.log(pc)) ** 2)),
-        "log10": np.mean(np.abs(np.log10(g) - np.log10(pc))),
-        "silog": 100 * np.sqrt(max(np.mean(e**2) - np.mean(e) ** 2, 0.0)),
-        "mae": np.mean(np.abs(g - p)),
-    }
-    out.update({f"delta{k}": np.mean(ratio < 1.25**k) for k in (1, 2, 3)})
-    return {k: float(v) for k, v in out.items()}
-
-
-def _manifest() -> list[dict[str, str]]:
-    if not (REAL / "manifest.csv").is_file():
-        return []
-    with open(REAL / "manifest.csv", newline="") as f:
-        return list(csv.DictReader(f))
+    """FIELD_NOTES section 1, literally, on one image's valid pixels."""
+    return np_metrics(pred[valid], target[valid])
 
 
 def _load_depth(row: dict[str, str], stride: int = 2) -> np.ndarray:
@@ -163,8 +141,8 @@ def _valid(target: np.ndarray, max_depth: float) -> np.ndarray:
     return np.isfinite(target) & (target > 1e-3) & (target < max_depth)
 
 
-needs_real = pytest.mark.skipif(not _manifest(), reason=f"real RGB-D samples not found at {REAL}")
-ROWS = _manifest() or [{"depth": "missing"}]
+needs_real = pytest.mark.skipif(not manifest_rows(), reason=f"real RGB-D samples not found at {REAL}")
+ROWS = manifest_rows() or [{"depth": "missing"}]
 
 
 @needs_real
@@ -192,7 +170,7 @@ def test_depth_metrics_match_numpy_reference_on_real_pair(row: dict[str, str]) -
 
 @needs_real
 def test_delta_thresholds_on_real_depth() -> None:
-    row = _manifest()[0]
+    row = manifest_rows()[0]
     target = _load_depth(row)
     cases = [(1.2, (1, 1, 1)), (1.3, (0, 1, 1)), (1.6, (0, 0, 1)), (2.0, (0, 0, 0)), (1 / 1.3, (0, 1, 1))]
     for scale, expected in cases:
@@ -202,7 +180,7 @@ def test_delta_thresholds_on_real_depth() -> None:
 
 @needs_real
 def test_per_image_average_differs_from_global_pixel_average() -> None:
-    rows = {r["depth"]: r for r in _manifest()}
+    rows = {r["depth"]: r for r in manifest_rows()}
     targets = [_load_depth(rows["nyu_sync/sync_depth_00000.png"]), _load_depth(rows["kinect/1_depth.pgm"])]
     valids = [_valid(t, 10.0) for t in targets]
     assert valids[0].sum() != valids[1].sum()

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import REAL
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from PIL import Image
+from reference import manifest_rows, np_metrics
 from torch import nn
 
 from depthlab.cli.app import CONF_DIR
@@ -21,9 +22,6 @@ from depthlab.models.module import DepthModule
 from depthlab.models.tta import flip_average
 from depthlab.utils.errors import DepthlabError
 
-REPO = Path(__file__).resolve().parents[1]
-# the shared data sits beside the main checkout; worktrees are one level deeper, so look upwards
-REAL = next((p / "shared/data/real" for p in REPO.parents if (p / "shared/data/real").is_dir()), Path("missing"))
 ERROR_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "silog", "mae", "delta1", "delta2", "delta3")
 
 
@@ -60,32 +58,7 @@ def np_align(p: np.ndarray, g: np.ndarray, mode: str) -> np.ndarray:
     return p
 
 
-def np_metrics(p: np.ndarray, g: np.ndarray) -> dict[str, float]:
-    """FIELD_NOTES section 1 on 1-D arrays of valid pixels (pred floored at 1e-6 in logs and ratios)."""
-    pc = np.maximum(p, 1e-6)
-    e = np.log(pc) - np.log(g)
-    ratio = np.maximum(g / pc, pc / g)
-    out = {
-        "abs_rel": np.mean(np.abs(g - p) / g),
-        "sq_rel": np.mean((g - p) ** 2 / g),
-        "rmse": np.sqrt(np.mean((g - p) ** 2)),
-        "rmse_log": np.sqrt(np.mean(e**2)),
-        "log10": np.mean(np.abs(np.log10(g) - np.log10(pc))),
-        "silog": 100 * np.sqrt(max(np.mean(e**2) - np.mean(e) ** 2, 0.0)),
-        "mae": np.mean(np.abs(g - p)),
-    }
-    out.update({f"delta{k}": np.mean(ratio < 1.25**k) for k in (1, 2, 3)})
-    return {k: float(v) for k, v in out.items()}
-
-
-def _rows() -> list[dict[str, str]]:
-    if not (REAL / "manifest.csv").is_file():
-        return []
-    with open(REAL / "manifest.csv", newline="") as f:
-        return list(csv.DictReader(f))
-
-
-ROWS = _rows()
+ROWS = manifest_rows()
 needs_real = pytest.mark.skipif(not ROWS, reason=f"real RGB-D samples not found at {REAL}")
 
 

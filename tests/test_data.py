@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from depthlab.data import SyntheticDataModule, finalize_sample
 from depthlab.data.base import IMAGENET_MEAN, IMAGENET_STD
+from depthlab.data.render import SceneRanges
 from depthlab.utils.errors import DepthlabError
 
 
@@ -83,10 +87,30 @@ def test_cache_returns_identical_samples():
     assert torch.equal(first["image"], again["image"]) and 3 in dm.dataset("train").raw.cache
 
 
+def test_prerender_fills_the_cache_with_the_lazily_rendered_samples():
+    lazy, eager = tiny_dm(cache=True), tiny_dm(cache=True, prerender=2)
+    eager.setup("fit")
+    assert sorted(eager.dataset("train").raw.cache) == list(range(6)) and len(eager.dataset("val").raw.cache) == 4
+    assert not lazy.dataset("train").raw.cache  # lazily: nothing rendered before the first access
+    for i in range(6):
+        a, b = lazy.dataset("train")[i], eager.dataset("train")[i]
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["depth"], b["depth"])
+        assert torch.equal(a["mask"], b["mask"]) and torch.equal(a["intrinsics"], b["intrinsics"])
+
+
+def test_default_config_matches_the_renderer_defaults():
+    """conf/data/synthetic.yaml and SceneRanges describe one default distribution."""
+    conf = OmegaConf.load(Path(__file__).parents[1] / "conf/data/synthetic.yaml")
+    assert SceneRanges.from_mapping(OmegaConf.to_container(conf.scene)) == SceneRanges()
+    assert (conf.min_objects, conf.max_objects) == (1, 8)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "needle"),
     [
         ({"num_workers": -1}, "data.num_workers=-1 is negative"),
+        ({"prerender": -1}, "data.prerender=-1 is negative"),
+        ({"prerender": 2, "cache": False}, "data.prerender needs data.cache=true"),
         ({"batch_size": 0}, "data.batch_size=0"),
         ({"min_depth": 5.0, "max_depth": 1.0}, "data.min_depth=5.0"),
         ({"height": 4}, "data.height=4"),

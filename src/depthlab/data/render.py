@@ -90,10 +90,11 @@ class SceneRanges:
     harder, more scale-ambiguous benchmark.
     """
 
-    camera_height: tuple[float, float] = (1.2, 1.8)  # metres, uniform
-    hfov_deg: tuple[float, float] = (55.0, 65.0)  # horizontal field of view, uniform
-    pitch_deg: tuple[float, float] = (-10.0, 4.0)  # mean, std of a normal (negative looks down)
-    haze_distance: tuple[float, float] | None = (4.0, 6.0)  # metres, uniform; transmittance exp(-z / distance)
+    camera_height: tuple[float, float] = (1.4, 1.6)  # metres, uniform
+    hfov_deg: tuple[float, float] = (58.0, 62.0)  # horizontal field of view, uniform
+    pitch_deg: tuple[float, float] = (-25.0, 3.0)  # mean, std of a normal (negative looks down)
+    haze_distance: tuple[float, float] | None = (2.0, 2.0)  # metres, uniform; transmittance exp(-z / distance)
+    object_size: tuple[float, float] = (0.1, 0.45)  # metres, uniform half extent of each object axis
 
     @classmethod
     def from_mapping(cls, values: dict | None) -> SceneRanges:
@@ -135,7 +136,7 @@ def _sample_params(
     roll = np.deg2rad(np.clip(rng.normal(0.0, 1.0), -3.0, 3.0))
     hfov = float(np.deg2rad(rng.uniform(*ranges.hfov_deg)))
     n_objects = int(rng.integers(min_objects, max_objects + 1))
-    objects = tuple(_sample_object(rng, room, cam_pos, yaw, hfov) for _ in range(n_objects))
+    objects = tuple(_sample_object(rng, room, cam_pos, yaw, hfov, ranges.object_size) for _ in range(n_objects))
     floor_kind = (_CHECKER, _TILES, _WOOD)[rng.integers(3)]
     floor_scale = rng.uniform(0.12, 0.2) if floor_kind == _WOOD else rng.uniform(0.4, 0.6)
     floor = _Surface(floor_kind, _palette(rng), float(floor_scale), float(rng.uniform(0, np.pi)))
@@ -202,16 +203,23 @@ def _camera_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return np.stack([right, down, fwd], axis=1)
 
 
-def _sample_object(rng: np.random.Generator, room: np.ndarray, cam: np.ndarray, yaw: float, hfov: float) -> _Object:
+def _sample_object(
+    rng: np.random.Generator,
+    room: np.ndarray,
+    cam: np.ndarray,
+    yaw: float,
+    hfov: float,
+    size: tuple[float, float] = (0.1, 0.75),
+) -> _Object:
     """Random primitive resting on (or floating just above) the floor, preferably inside the view cone."""
     kind = int(rng.integers(3))
     if kind == _BOX:
-        half = rng.uniform(0.1, 0.75, 3)
+        half = rng.uniform(*size, 3)
     elif kind == _SPHERE:
-        half = np.full(3, rng.uniform(0.1, 0.75))
+        half = np.full(3, rng.uniform(*size))
     else:
-        radius = rng.uniform(0.1, 0.6)
-        half = np.array([radius, radius, rng.uniform(0.1, 0.75)])
+        radius = rng.uniform(size[0], 0.8 * size[1])  # cylinders a little slimmer than boxes
+        half = np.array([radius, radius, rng.uniform(*size)])
     lift = rng.uniform(0.05, 0.5) if rng.random() < 0.25 else 0.0  # top <= 2.0 m <= ceiling - 0.4 m
     obj_yaw, colors = float(rng.uniform(0, np.pi)), rng.uniform(0.05, 0.95, (2, 3))
     cell = float(rng.uniform(0.08, 0.3)) if rng.random() < 0.5 else 0.0

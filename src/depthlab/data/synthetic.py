@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from typing import Any
 
 import numpy as np
@@ -42,15 +43,12 @@ class SyntheticDepthDataset(Dataset):
         """The renderer seed of one sample: split range + dataset seed stride + index."""
         return SPLIT_OFFSETS[self.split] + self.seed * 10_000_000 + index
 
-    def __getitem__(self, index: int) -> Sample:
-        if not 0 <= index < self.count:
-            raise IndexError(index)
-        if self.cache is not None and index in self.cache:
-            return dict(self.cache[index])
+    def render(self, index: int) -> Sample:
+        """Render one sample, bypassing the cache."""
         scene = render_scene(
             self.scene_seed(index), self.height, self.width, self.min_objects, self.max_objects, self.ranges
         )
-        sample = {
+        return {
             "image": scene.image,
             "depth": scene.depth,
             "mask": scene.fg_mask.astype(np.float32),
@@ -64,9 +62,32 @@ class SyntheticDepthDataset(Dataset):
                 "relative": False,
             },
         }
+
+    def __getitem__(self, index: int) -> Sample:
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        if self.cache is not None and index in self.cache:
+            return dict(self.cache[index])
+        sample = self.render(index)
         if self.cache is not None:
             self.cache[index] = sample
         return dict(sample)
+
+    def prerender(self, processes: int) -> None:
+        """Fill the cache up front on forked CPUs, so training never waits for (or competes with) rendering."""
+        if self.cache is None:
+            raise DepthlabError("data.prerender needs data.cache=true (the rendered samples are kept in the cache)")
+        todo = [i for i in range(self.count) if i not in self.cache]
+        if processes <= 1 or len(todo) < 2 * processes:
+            self.cache.update((i, self.render(i)) for i in todo)
+            return
+        cache, self.cache = self.cache, None  # the workers get `self` pickled: without its cache it is tiny
+        try:
+            with multiprocessing.get_context("fork").Pool(processes) as pool:
+                chunk = max(1, len(todo) // (8 * processes))
+                cache.update(zip(todo, pool.map(self.render, todo, chunksize=chunk), strict=True))
+        finally:
+            self.cache = cache
 
 
 class SyntheticDataModule(DepthDataModule):
@@ -85,6 +106,7 @@ class SyntheticDataModule(DepthDataModule):
         min_objects: int = 1,
         max_objects: int = 8,
         cache: bool = False,
+        prerender: int = 0,
         scene: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -98,12 +120,24 @@ class SyntheticDataModule(DepthDataModule):
         self.counts = {"train": num_train, "val": num_val, "test": num_test}
         self.height, self.width, self.seed = height, width, seed
         self.min_objects, self.max_objects, self.cache = min_objects, max_objects, cache
+        if prerender < 0:
+            raise DepthlabError(f"data.prerender={prerender} is negative; use 0 (render lazily) or a process count")
+        if prerender and not cache:
+            raise DepthlabError("data.prerender needs data.cache=true (the rendered samples are kept in the cache)")
+        self.prerender = prerender
         try:
             self.ranges = SceneRanges.from_mapping(scene)
         except (TypeError, ValueError) as err:
             raise DepthlabError(str(err)) from None
 
     def build_dataset(self, split: str) -> Dataset:
+        dataset = self._raw_dataset(split)
+        if self.prerender:
+            dataset.prerender(self.prerender)
+        return dataset
+
+    def _raw_dataset(self, split: str) -> SyntheticDepthDataset:
+        """The split's renderer with this module's settings."""
         return SyntheticDepthDataset(
             split,
             self.counts[split],

@@ -27,4 +27,5 @@ def build_module(cfg: DictConfig | dict[str, Any]) -> DepthModule:
         scheduler_interval=scheduler.get("interval", "step") if scheduler else "step",
         monitor=cfg.get("monitor", "val/rmse"),
         protocol=instantiate(protocol) if protocol else None,
+        train_metrics_every=cfg.get("train_metrics_every", 1),
     )

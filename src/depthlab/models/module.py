@@ -18,6 +18,7 @@ from depthlab.metrics.protocol import EvalProtocol
 from depthlab.models.compat import check_sample
 from depthlab.models.param_groups import build_optimizer
 from depthlab.models.tta import maybe_flip_average
+from depthlab.utils.errors import DepthlabError
 
 Batch = dict[str, Any]
 
@@ -35,8 +36,11 @@ class DepthModule(pl.LightningModule):
         scheduler_interval: str = "step",
         monitor: str = "val/rmse",
         protocol: EvalProtocol | None = None,
+        train_metrics_every: int = 1,
     ) -> None:
         super().__init__()
+        if train_metrics_every < 1:
+            raise DepthlabError(f"train_metrics_every={train_metrics_every} must be at least 1 (1: every batch)")
         self.net, self.loss = net, loss
         # one metric state per split (attributes, since ModuleDict keys may not shadow Module.train)
         self.train_metrics, self.val_metrics, self.test_metrics = (deepcopy(metrics) for _ in range(3))
@@ -46,6 +50,7 @@ class DepthModule(pl.LightningModule):
         self.scheduler_interval, self.monitor = scheduler_interval, monitor
         self.run_config: dict | None = None  # the resolved Hydra config, embedded in checkpoints
         self.protocol = protocol  # crop / alignment / clipping / flip TTA before the metric update (None: raw)
+        self.train_metrics_every = train_metrics_every  # train metrics are a running estimate: every Nth batch
 
     def split_metrics(self, split: str) -> Metric:
         """The metric accumulator of train, val or test."""
@@ -56,7 +61,7 @@ class DepthModule(pl.LightningModule):
         inputs = [batch[key] for key in getattr(self.net, "inputs", ("image",))]
         return {k: v.float() for k, v in self.net(*inputs).items()}
 
-    def step(self, batch: Batch, split: str) -> torch.Tensor:
+    def step(self, batch: Batch, split: str, score: bool = True) -> torch.Tensor:
         """Shared train/val/test step: loss terms logged per step/epoch, metrics accumulated per epoch."""
         outputs = self(batch)
         losses = self.loss(outputs, batch)
@@ -73,6 +78,8 @@ class DepthModule(pl.LightningModule):
         )
         terms = {f"{split}/loss_{k}": v for k, v in losses.items() if k != "loss"}
         self.log_dict(terms, on_step=False, on_epoch=True, batch_size=bs, sync_dist=split != "train")
+        if not score:
+            return losses["loss"]
         with torch.no_grad():
             self.split_metrics(split).update(*self.scored(outputs, batch, split))
             if "mask_logits" in outputs and "mask" in batch:
@@ -89,7 +96,7 @@ class DepthModule(pl.LightningModule):
         return self.protocol(pred, batch["depth"], batch["valid"])
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self.step(batch, "train")
+        return self.step(batch, "train", score=batch_idx % self.train_metrics_every == 0)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self.step(batch, "val")

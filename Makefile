@@ -11,7 +11,8 @@ PYTEST_ARGS ?=
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev]"
+	# --no-compile: byte-compiling all of torch costs ~1 CPU minute; Python compiles what it imports on first use
+	$(PY) -m pip install --disable-pip-version-check --no-compile -q -e ".[dev]"
 	@touch $(STAMP)
 
 install: $(STAMP)

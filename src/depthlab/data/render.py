@@ -93,7 +93,7 @@ class SceneRanges:
     camera_height: tuple[float, float] = (1.4, 1.6)  # metres, uniform
     hfov_deg: tuple[float, float] = (58.0, 62.0)  # horizontal field of view, uniform
     pitch_deg: tuple[float, float] = (-25.0, 3.0)  # mean, std of a normal (negative looks down)
-    haze_distance: tuple[float, float] | None = (2.0, 2.0)  # metres, uniform; transmittance exp(-z / distance)
+    haze_distance: tuple[float, float] | None = (1.5, 1.5)  # metres, uniform; transmittance exp(-z / distance)
     object_size: tuple[float, float] = (0.1, 0.45)  # metres, uniform half extent of each object axis
 
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +98,24 @@ def test_prerender_fills_the_cache_with_the_lazily_rendered_samples():
         a, b = lazy.dataset("train")[i], eager.dataset("train")[i]
         assert torch.equal(a["image"], b["image"]) and torch.equal(a["depth"], b["depth"])
         assert torch.equal(a["mask"], b["mask"]) and torch.equal(a["intrinsics"], b["intrinsics"])
+
+
+PRERENDER_IGNORING_SIGTERM = """
+import signal
+from depthlab.data import SyntheticDataModule
+signal.signal(signal.SIGTERM, lambda *_: None)  # what submitit does in its jobs; forked workers inherit it
+dm = SyntheticDataModule(num_train=8, num_val=4, num_test=4, height=16, width=16, cache=True, prerender=2)
+dm.setup("fit")
+print(len(dm.dataset("train").raw.cache))
+"""
+
+
+def test_prerender_finishes_when_the_parent_ignores_sigterm():
+    """Under submitit the pool's workers inherit an ignored SIGTERM; prerender must still return."""
+    script = [sys.executable, "-c", PRERENDER_IGNORING_SIGTERM]
+    done = subprocess.run(script, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "8"
 
 
 def test_default_config_matches_the_renderer_defaults():

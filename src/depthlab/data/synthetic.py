@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,12 @@ from torch.utils.data import Dataset
 from depthlab.data.base import DepthDataModule, Sample
 from depthlab.data.render import SceneRanges, render_scene
 from depthlab.utils.errors import DepthlabError
+
+
+def _default_sigterm() -> None:
+    """Pool workers must die on SIGTERM even under launchers (submitit) that make their parent ignore it."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
 
 # Seeds of the three splits live in disjoint ranges, so no scene is in two splits.
 SPLIT_OFFSETS = {"train": 0, "val": 1_000_000_000, "test": 2_000_000_000}
@@ -83,9 +90,11 @@ class SyntheticDepthDataset(Dataset):
             return
         cache, self.cache = self.cache, None  # the workers get `self` pickled: without its cache it is tiny
         try:
-            with multiprocessing.get_context("fork").Pool(processes) as pool:
+            with multiprocessing.get_context("fork").Pool(processes, initializer=_default_sigterm) as pool:
                 chunk = max(1, len(todo) // (8 * processes))
                 cache.update(zip(todo, pool.map(self.render, todo, chunksize=chunk), strict=True))
+                pool.close()
+                pool.join()
         finally:
             self.cache = cache
 

@@ -6,12 +6,15 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.depthlab-installed
 ARGS ?=
 PYTEST_ARGS ?=
+# Some images set PYTHONDONTWRITEBYTECODE=1; with the --no-compile install below every process would then
+# recompile torch from source (~15 s a start). The venv is ours: let Python cache bytecode on first import.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install train eval test test-fast lint format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# --no-compile: byte-compiling all of torch costs ~1 CPU minute; Python compiles what it imports on first use
+	# --no-compile: byte-compiling all of torch costs ~1 CPU minute; Python caches what it imports on first use
 	$(PY) -m pip install --disable-pip-version-check --no-compile -q -e ".[dev]"
 	@touch $(STAMP)
 

@@ -107,11 +107,13 @@ class DepthModule(pl.LightningModule):
     def _log_metrics(self, split: str) -> None:
         """Compute the epoch's (rank-synced) metrics, log them under split/, reset."""
         values = self.split_metrics(split).compute()
-        self.log_dict({f"{split}/{k}": v.float() for k, v in values.items()}, prog_bar=False)
+        # values are already equal on every rank; sync_dist only averages equal numbers (and quiets Lightning)
+        self.log_dict({f"{split}/{k}": v.float() for k, v in values.items()}, prog_bar=False, sync_dist=True)
         self.split_metrics(split).reset()
         mask_metrics = getattr(self, f"{split}_mask_metrics")
         if mask_metrics.updated:
-            self.log_dict({f"{split}/{k}": v.float() for k, v in mask_metrics.compute().items()}, prog_bar=False)
+            masks = mask_metrics.compute().items()
+            self.log_dict({f"{split}/{k}": v.float() for k, v in masks}, prog_bar=False, sync_dist=True)
         mask_metrics.reset()
 
     def on_train_epoch_end(self) -> None:

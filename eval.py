@@ -1,7 +1,6 @@
 """Evaluate a checkpoint: `python eval.py ckpt_path=outputs/.../checkpoints/last.ckpt split=test`."""
 
-from depthlab.cli.app import run
-from depthlab.cli.evaluate import evaluate
+from depthlab.cli.evaluate import main
 
 if __name__ == "__main__":
-    run("eval", evaluate)
+    main()

@@ -1,7 +1,6 @@
 """Predict depth for new images: `python predict.py ckpt_path=... input=<image, folder or glob> output=<dir>`."""
 
-from depthlab.cli.app import run
-from depthlab.cli.predict import predict_cli
+from depthlab.cli.predict import main
 
 if __name__ == "__main__":
-    run("predict", predict_cli)
+    main()

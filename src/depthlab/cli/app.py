@@ -12,10 +12,13 @@ import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override, OverrideType, ValueType
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from depthlab.utils.errors import DepthlabError, one_line
+from depthlab.cli.rundir import claim, is_leader
+from depthlab.utils.errors import DepthlabError, disk_error, one_line, original_message
 
 log = logging.getLogger(__name__)
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
@@ -36,19 +39,70 @@ def _overrides(argv: list[str]) -> list[str]:
     return [a for a in argv if not a.startswith("-") and "=" in a]
 
 
-def check_overrides(config_name: str, argv: list[str]) -> None:
-    """Compose once before Hydra runs, so an unknown key or group value gives one clear line."""
+def check_overrides(config_name: str, argv: list[str]) -> DictConfig | None:
+    """Compose once before Hydra runs, so an unknown key, group value or wrong-typed value gives one clear line.
+
+    Returns the composed config (with its `hydra` node) of a single run, None for multiruns and help.
+    """
     if _is_multirun(argv) or any(a.startswith(("--cfg", "-c", "--help", "-h", "--info")) for a in argv):
-        return
-    overrides = [o for o in _overrides(argv) if not o.startswith(("hydra.", "hydra/", "+hydra", "~hydra"))]
+        return None
+    overrides = _overrides(argv)
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            compose(config_name, overrides=overrides)
+            composed = compose(config_name, overrides=overrides, return_hydra_config=True)
+            plain = [o for o in OverridesParser.create().parse_overrides(overrides) if _is_plain_value(o)]
+            if plain:
+                groups_only = [o.input_line for o in OverridesParser.create().parse_overrides(overrides)]
+                groups_only = [line for line in groups_only if not any(line == o.input_line for o in plain)]
+                check_types(compose(config_name, overrides=groups_only), plain)
+    except DepthlabError as err:
+        fail(str(err))
     except Exception as err:  # Hydra's ConfigCompositionException, OmegaConf errors, parser errors
         fail(f"bad override: {err}. Run with --help to list config groups and options")
     finally:
         GlobalHydra.instance().clear()
+    return composed
+
+
+def _is_plain_value(override: Override) -> bool:
+    """`key=value` on an existing key (not a config group, not hydra's own, not a sweep, add or delete)."""
+    key = override.key_or_group
+    return (
+        override.type == OverrideType.CHANGE
+        and override.value_type == ValueType.ELEMENT
+        and not key.startswith("hydra")
+        and "/" not in key
+        and not (CONF_DIR / key).is_dir()
+    )
+
+
+TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", list: "a list [a,b]", dict: "a mapping"}
+
+
+def _kind(value: Any) -> type:
+    """The override-relevant type of a config value (OmegaConf containers as list / dict)."""
+    if isinstance(value, DictConfig | dict):
+        return dict
+    return list if isinstance(value, ListConfig | list) else type(value)
+
+
+def check_types(base: DictConfig, overrides: list[Override]) -> None:
+    """A value whose type differs from the default's (trainer.max_epochs=abc) fails here, not deep in a library."""
+    for override in overrides:
+        try:
+            default = OmegaConf.select(base, override.key_or_group)
+        except Exception:  # an interpolation only Hydra's runtime resolves: nothing to compare against
+            continue
+        value, expected = override.value(), _kind(default)
+        if default is None or value is None or expected not in TYPE_NAMES:
+            continue  # null and string defaults take anything
+        got = _kind(value)
+        if got is not expected and not (expected is float and got is int):
+            raise DepthlabError(
+                f"{override.input_line}: {override.key_or_group} takes {TYPE_NAMES[expected]} "
+                f"(default {default}), not {value!r}"
+            )
 
 
 def user_error(err: BaseException | None) -> DepthlabError | None:
@@ -62,22 +116,44 @@ def user_error(err: BaseException | None) -> DepthlabError | None:
     return None
 
 
-def run(config_name: str, task: Callable[[DictConfig], Any]) -> Any:
-    """Run `task` under @hydra.main; a DepthlabError becomes one line and exit code 2 (single runs)."""
-    check_overrides(config_name, sys.argv[1:])
+def run(
+    config_name: str, task: Callable[[DictConfig], Any], results: tuple[str, ...] = (), resume_key: str = ""
+) -> Any:
+    """Run `task` under @hydra.main; a DepthlabError becomes one line and exit code 2 (single runs).
+
+    `results` are the files that mark a run directory as used (refused unless `resume_key` is set in the config);
+    the directory is claimed and locked before Hydra writes into it.
+    """
+    composed = check_overrides(config_name, sys.argv[1:])
+    if composed is not None and is_leader():
+        run_dir = Path(composed.hydra.run.dir).absolute()
+        _claim(run_dir, results, bool(resume_key and composed.get(resume_key)))
+        sys.argv = [a for a in sys.argv if not a.startswith("hydra.run.dir=")] + [f"hydra.run.dir={run_dir}"]
 
     @hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
     def _main(cfg: DictConfig) -> Any:
+        multirun = HydraConfig.get().mode == RunMode.MULTIRUN
         try:
+            if multirun and is_leader():
+                claim(cfg.paths.output_dir, results, bool(resume_key and cfg.get(resume_key)), "hydra.sweep.dir job")
             return task(cfg)
         except Exception as err:
             cause = user_error(err)
-            if HydraConfig.get().mode == RunMode.MULTIRUN:
+            if multirun:
                 # a sweep goes on: Hydra records the job as failed (an Optuna trial is scored FAIL)
                 log.error(f"job {HydraConfig.get().job.get('num')} failed ({one_line(str(err))}); the sweep goes on")
                 raise
             if cause is None:
+                cause = disk_error(err)
+            if cause is None:
                 raise
-            fail(str(cause))
+            fail(original_message(str(cause)), getattr(cause, "exit_code", 2))
 
     return _main()
+
+
+def _claim(run_dir: Path, results: tuple[str, ...], resuming: bool) -> None:
+    try:
+        claim(run_dir, results, resuming)
+    except DepthlabError as err:
+        fail(str(err))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -13,6 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from depthlab.metrics import DEPTH_METRIC_KEYS
+from depthlab.utils.errors import one_line
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SPLITS = ("train", "val", "test")
 
@@ -42,8 +48,24 @@ def metrics_table(columns: dict[str, dict[str, float]], title: str) -> Table:
         table.add_column(header, justify="right")
     for name in names:
         cells = [columns[h].get(name) for h in columns]
-        table.add_row(name, *("-" if v is None or math.isnan(v) else f"{v:.4f}" for v in cells))
+        table.add_row(name, *(format_value(v) for v in cells))
     return table
+
+
+def format_value(value: float | None) -> str:
+    """A table cell: '-' when the metric was not logged, 'nan' / 'inf' when it was but is not finite."""
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if math.isfinite(value) else str(value).lower()
+
+
+def optional(what: str, make: Callable[[], T]) -> T | None:
+    """Run an extra that must not cost the run its results: a failure becomes one warning line."""
+    try:
+        return make()
+    except Exception as err:  # noqa: BLE001 - optional by design; the results are already on disk
+        log.warning(f"{what} failed and was skipped ({type(err).__name__}: {one_line(str(err))})")
+        return None
 
 
 def split_columns(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
@@ -55,16 +77,21 @@ def split_columns(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
     return columns
 
 
-def report(metrics: dict[str, float], output_dir: str | Path, title: str) -> Path:
-    """Print the metrics table and write metrics.json into the run directory."""
-    Console().print(metrics_table(split_columns(metrics), title))
-    return write_metrics(metrics, output_dir)
+def report(metrics: dict[str, float], output_dir: str | Path, title: str, quiet: bool = False) -> Path:
+    """Print the metrics table and write metrics.json into the run directory (quiet: write only)."""
+    if not quiet:
+        Console().print(metrics_table(split_columns(metrics), title))
+    return write_metrics(metrics, output_dir, quiet)
 
 
-def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
-    """Write metrics.json into the run directory."""
+def write_metrics(metrics: dict[str, float], output_dir: str | Path, quiet: bool = False) -> Path:
+    """Write metrics.json atomically as strict JSON: a non-finite value is null (readable by any JSON parser)."""
     path = Path(output_dir) / "metrics.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(metrics, indent=2, sort_keys=True, allow_nan=True) + "\n")
-    print(f"metrics written to {path}")
+    strict = {k: v if v is None or math.isfinite(v) else None for k, v in metrics.items()}
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(strict, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    partial.replace(path)
+    if not quiet:
+        print(f"metrics written to {path}")
     return path

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from copy import deepcopy
 from pathlib import Path
-from typing import Any
 
 import lightning.pytorch as pl
-import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
@@ -17,36 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 from depthlab.callbacks.progress import progress_bar
-from depthlab.cli.app import CONF_DIR
-from depthlab.cli.common import report, scalar_metrics, write_metrics
+from depthlab.cli.app import CONF_DIR, run
+from depthlab.cli.common import format_value, report, scalar_metrics, write_metrics
 from depthlab.metrics import DEPTH_METRIC_KEYS
-from depthlab.models.build import build_module
+from depthlab.models.checkpoint import module_from_checkpoint
 from depthlab.models.module import DepthModule
 from depthlab.utils.errors import DepthlabError
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint, naming the file when it is missing, corrupt or not from depthlab."""
-    path = Path(path)
-    if not path.is_file():
-        raise DepthlabError(f"ckpt_path={path} does not exist; pass a .ckpt from a run's checkpoints/ directory")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:
-        raise DepthlabError(f"ckpt_path={path} is not a readable PyTorch checkpoint ({type(err).__name__})") from None
-    if "depthlab_config" not in checkpoint or "state_dict" not in checkpoint:
-        raise DepthlabError(f"ckpt_path={path} was not written by depthlab's train.py (no embedded config)")
-    return checkpoint
-
-
-def module_from_checkpoint(path: str | Path) -> tuple[DepthModule, DictConfig]:
-    """Rebuild the LightningModule from the config embedded in the checkpoint and load its weights."""
-    checkpoint = load_checkpoint(path)
-    run_cfg = OmegaConf.create(checkpoint["depthlab_config"])
-    module = build_module(run_cfg)
-    module.load_state_dict(checkpoint["state_dict"])
-    module.run_config = checkpoint["depthlab_config"]
-    return module, run_cfg
 
 
 def _check_args(cfg: DictConfig) -> None:
@@ -114,8 +87,7 @@ def dataset_table(rows: dict[str, dict[str, float]], split: str, title: str) -> 
     for name in names:
         table.add_column(name, justify="right")
     for dataset, metrics in rows.items():
-        cells = [metrics.get(f"{split}/{n}", math.nan) for n in names]
-        table.add_row(dataset, *("-" if math.isnan(v) else f"{v:.4f}" for v in cells))
+        table.add_row(dataset, *(format_value(metrics.get(f"{split}/{n}")) for n in names))
     return table
 
 
@@ -127,7 +99,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     protocol defaults (the same overrides on top); keys are {dataset}/{split}/{metric}.
     """
     _check_args(cfg)
-    module, run_cfg = module_from_checkpoint(cfg.ckpt_path)
+    module, run_cfg = module_from_checkpoint(cfg.ckpt_path, cfg.get("trusted_targets") or ())
     title = f"eval {Path(cfg.ckpt_path).name} on {cfg.split}"
     names = list(cfg.get("datasets") or [])
     if not names:
@@ -143,3 +115,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     metrics = {f"{name}/{key}": value for name, row in rows.items() for key, value in row.items()}
     write_metrics(metrics, cfg.paths.output_dir)
     return metrics
+
+
+def main() -> None:
+    """`python eval.py ...`: the Hydra entry point (the run directory is claimed before Hydra writes to it)."""
+    run("eval", evaluate, results=("metrics.json",))

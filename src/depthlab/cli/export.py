@@ -6,6 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from depthlab.cli.app import run
 from depthlab.inference.exporters import EXPORTERS, FORMATS, export, parity_shapes
 from depthlab.inference.runners import checkpoint_runner
 from depthlab.utils.errors import DepthlabError
@@ -24,7 +25,7 @@ def export_cli(cfg: DictConfig) -> dict[str, float | str]:
         raise DepthlabError(f"output={path} should end in {FORMATS[cfg.format]} for format={cfg.format}")
     if path.exists() and not cfg.overwrite:
         raise DepthlabError(f"output={path} exists; pass overwrite=true or another output=")
-    runner = checkpoint_runner(cfg.ckpt_path)
+    runner = checkpoint_runner(cfg.ckpt_path, cfg.get("trusted_targets") or ())
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.stem}.partial{path.suffix}")
     try:
@@ -41,3 +42,8 @@ def export_cli(cfg: DictConfig) -> dict[str, float | str]:
     print(f"exported {cfg.format} to {path}")
     print(f"parity vs PyTorch on inputs {shapes}: max abs difference {diff:.3e} (tolerance {cfg.tolerance:g})")
     return {"path": str(path), "max_abs_diff": diff}
+
+
+def main() -> None:
+    """`python export.py ...`: the Hydra entry point (the run directory is claimed before Hydra writes to it)."""
+    run("export", export_cli)

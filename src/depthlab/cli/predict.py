@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from depthlab.cli.app import run
 from depthlab.inference.camera import Camera
 from depthlab.inference.io import collect_inputs
 from depthlab.inference.predictor import PredictOptions, predict
@@ -32,7 +33,7 @@ def predict_cli(cfg: DictConfig) -> list[dict[str, Path]]:
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     paths = collect_inputs(_plain(cfg.input))
-    runner = open_model(cfg.ckpt_path, threads=cfg.get("threads"))
+    runner = open_model(cfg.ckpt_path, threads=cfg.get("threads"), trusted=cfg.get("trusted_targets") or ())
     spec = runner.spec
     options = PredictOptions(
         resolution=_plain(cfg.resolution),
@@ -64,3 +65,8 @@ def _sizes(spec, options: PredictOptions) -> str:
         if options.resolution in ("train", "input")
         else str(options.resolution)
     )
+
+
+def main() -> None:
+    """`python predict.py ...`: the Hydra entry point (the run directory is claimed before Hydra writes to it)."""
+    run("predict", predict_cli)

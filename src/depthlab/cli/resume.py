@@ -6,6 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
 
+from depthlab.models.checkpoint import CONFIG_KEY, read_checkpoint
 from depthlab.utils.errors import DepthlabError
 from depthlab.utils.wandb import previous_run_id
 
@@ -57,12 +58,10 @@ def _next_version(root: Path) -> str:
 
 
 def check_same_model(cfg: DictConfig, ckpt_path: str) -> None:
-    """Resuming needs the checkpoint's network: name the differing keys instead of dumping a state-dict error."""
+    """Resuming needs the checkpoint's network; read safely first, so a crafted file is refused before Lightning."""
     from omegaconf import OmegaConf
 
-    from depthlab.cli.evaluate import load_checkpoint
-
-    saved = load_checkpoint(ckpt_path)["depthlab_config"].get("model", {})
+    saved = read_checkpoint(ckpt_path)[CONFIG_KEY].get("model", {})
     current = OmegaConf.to_container(cfg.model, resolve=True)
     differ = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
     if differ:

@@ -8,10 +8,11 @@ import lightning.pytorch as pl
 import wandb
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from depthlab.cli import resume
-from depthlab.cli.common import instantiate_all, report, scalar_metrics
+from depthlab.cli.app import run
+from depthlab.cli.common import instantiate_all, optional, report, scalar_metrics
 from depthlab.metrics.baseline import constant_baseline
 from depthlab.models.build import build_module
 from depthlab.utils.errors import DepthlabError
@@ -44,7 +45,6 @@ def train(cfg: DictConfig) -> float | None:
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
     module.check_data(datamodule)
-    module.run_config = OmegaConf.to_container(cfg, resolve=True)
     trainer = build_trainer(cfg)
     try:
         metrics = _fit_and_score(cfg, trainer, module, datamodule, ckpt_path)
@@ -65,26 +65,41 @@ def _fit_and_score(
     datamodule: pl.LightningDataModule,
     ckpt_path: str | None,
 ) -> dict[str, float]:
-    """Fit, then validate (and test) the best checkpoint; rank 0 writes metrics.json."""
+    """Fit, then validate (and test) the best checkpoint; rank 0 writes metrics.json before anything optional."""
     for logger in trainer.loggers:
         logger.log_hyperparams(module.run_config)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics = scalar_metrics(trainer.callback_metrics, prefixes=("train",))
     best = _best_checkpoint(trainer)
     if best:
         print(f"best checkpoint: {best}")
-    metrics |= scalar_metrics(trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
-    if cfg.get("test"):
-        metrics |= scalar_metrics(trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
-    if trainer.is_global_zero:
-        if cfg.get("baseline", True):
-            metrics |= {f"baseline/val/{k}": v for k, v in constant_baseline(datamodule, "val").items()}
-        report(
-            metrics,
-            cfg.paths.output_dir,
-            title=f"{cfg.get('task_name', 'train')} (val/test: best checkpoint)",
+    scoring = {"ckpt_path": best, "verbose": False, "weights_only": True}
+    if _runs(trainer.limit_val_batches):  # limit_val_batches=0: Lightning's way to train without validation
+        metrics |= _first(
+            trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)
         )
+    if cfg.get("test") and _runs(trainer.limit_test_batches):
+        metrics |= _first(trainer.test(module, datamodule=datamodule, **scoring))
+    if not trainer.is_global_zero:
+        return metrics
+    title = f"{cfg.get('task_name', 'train')} (val/test: best checkpoint)"
+    report(metrics, cfg.paths.output_dir, title=title)  # the results are on disk before the optional extras run
+    if cfg.get("baseline", True) and "val/rmse" in metrics:
+        baseline = optional("the constant baseline", lambda: constant_baseline(datamodule, "val"))
+        if baseline:
+            metrics |= {f"baseline/val/{k}": v for k, v in baseline.items()}
+            report(metrics, cfg.paths.output_dir, title=title, quiet=True)
     return metrics
+
+
+def _runs(limit: int | float) -> bool:
+    """False when a loop is switched off (limit_*_batches=0)."""
+    return limit != 0
+
+
+def _first(results: list[dict[str, float]]) -> dict[str, float]:
+    """The metrics of the first dataloader (none when the loop ran no batch)."""
+    return scalar_metrics(results[0]) if results else {}
 
 
 def _close_loggers(trainer: pl.Trainer, exit_code: int = 0) -> None:
@@ -98,3 +113,8 @@ def _close_loggers(trainer: pl.Trainer, exit_code: int = 0) -> None:
         if hint:
             print(f"W&B run saved offline; upload it with: {hint}")
         wandb.finish(exit_code=exit_code)
+
+
+def main() -> None:
+    """`python train.py ...`: the Hydra entry point (the run directory is claimed before Hydra writes to it)."""
+    run("train", train, results=("metrics.json", "checkpoints/*.ckpt"), resume_key="ckpt_path")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import onnxruntime as ort
@@ -11,6 +12,7 @@ from torch import Tensor, nn
 
 from depthlab.inference.spec import METADATA_KEY, ModelSpec
 from depthlab.inference.wrapper import wrap
+from depthlab.models.checkpoint import module_from_checkpoint
 from depthlab.utils.errors import DepthlabError
 
 ONNX_SUFFIXES = (".onnx",)
@@ -56,11 +58,9 @@ class OnnxRunner:
         return {name: torch.from_numpy(value) for name, value in zip(self.spec.outputs, outputs, strict=True)}
 
 
-def checkpoint_runner(path: str | Path) -> TorchRunner:
+def checkpoint_runner(path: str | Path, trusted: Iterable[str] = ()) -> TorchRunner:
     """Eager runner from a depthlab checkpoint (the network and its config are rebuilt from it)."""
-    from depthlab.cli.evaluate import module_from_checkpoint  # the one checkpoint loader, with its one-line errors
-
-    module, _ = module_from_checkpoint(path)
+    module, _ = module_from_checkpoint(path, trusted)
     inference_net, spec = wrap(module.net, module.run_config or {})
     return TorchRunner(inference_net, spec)
 
@@ -79,7 +79,7 @@ def torchscript_runner(path: str | Path) -> TorchRunner:
     return TorchRunner(module, ModelSpec.from_json(extra[EXTRA_FILE]), backend="torchscript")
 
 
-def open_model(path: str | Path, threads: int | None = None) -> TorchRunner | OnnxRunner:
+def open_model(path: str | Path, threads: int | None = None, trusted: Iterable[str] = ()) -> TorchRunner | OnnxRunner:
     """A runner for a .ckpt (PyTorch eager), an .onnx (onnxruntime) or a .pt (TorchScript) file."""
     path = Path(path)
     if not path.is_file():
@@ -91,4 +91,4 @@ def open_model(path: str | Path, threads: int | None = None) -> TorchRunner | On
         return OnnxRunner(path, threads)
     if path.suffix in TORCHSCRIPT_SUFFIXES:
         return torchscript_runner(path)
-    return checkpoint_runner(path)
+    return checkpoint_runner(path, trusted)

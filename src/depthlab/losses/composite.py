@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
@@ -20,8 +21,8 @@ def _check_weights(names: list[str], weights: Mapping[str, float]) -> None:
     for name, weight in weights.items():
         if name not in names:
             raise DepthlabError(f"loss.weights.{name} has no loss term; remove it or add loss.terms.{name}")
-        if not weight >= 0:
-            raise DepthlabError(f"loss.weights.{name}={weight} must be >= 0")
+        if not 0 <= weight < math.inf:
+            raise DepthlabError(f"loss.weights.{name}={weight} must be >= 0 and finite")
 
 
 class CompositeLoss(nn.Module):

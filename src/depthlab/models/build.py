@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from depthlab.models.compat import check_net_and_loss
 from depthlab.models.module import DepthModule
+from depthlab.utils.errors import DepthlabError
 
 
 def build_module(cfg: DictConfig | dict[str, Any]) -> DepthModule:
@@ -16,9 +17,10 @@ def build_module(cfg: DictConfig | dict[str, Any]) -> DepthModule:
     cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
     scheduler = cfg.get("scheduler") or None
     protocol = cfg.get("protocol") or None  # absent in configs of checkpoints older than the protocol group
+    check_learning_rate(cfg.get("optimizer"))
     net, loss = instantiate(cfg.model), instantiate(cfg.loss)
     check_net_and_loss(net, loss)
-    return DepthModule(
+    module = DepthModule(
         net=net,
         loss=loss,
         metrics=instantiate(cfg.metrics),
@@ -28,4 +30,15 @@ def build_module(cfg: DictConfig | dict[str, Any]) -> DepthModule:
         monitor=cfg.get("monitor", "val/rmse"),
         protocol=instantiate(protocol) if protocol else None,
         train_metrics_every=cfg.get("train_metrics_every", 1),
+        nan_policy=cfg.get("nan_policy", "stop"),
+        nan_max_skips=cfg.get("nan_max_skips", 10),
     )
+    module.run_config = OmegaConf.to_container(cfg, resolve=True)  # embedded in every checkpoint it writes
+    return module
+
+
+def check_learning_rate(optimizer: DictConfig | None) -> None:
+    """A zero or negative learning rate trains nothing (or climbs the loss): refuse it before building anything."""
+    lr = optimizer.get("lr") if optimizer else None
+    if isinstance(lr, int | float) and not lr > 0:
+        raise DepthlabError(f"optimizer.lr={lr} must be > 0 (typical: 1e-4 to 3e-3)")

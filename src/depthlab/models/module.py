@@ -16,9 +16,10 @@ from depthlab.callbacks.finetuning import EncoderFreeze
 from depthlab.metrics.mask import MaskMetrics
 from depthlab.metrics.protocol import EvalProtocol
 from depthlab.models.compat import check_sample
+from depthlab.models.nonfinite import FIXES, NonFiniteGuard
 from depthlab.models.param_groups import build_optimizer
 from depthlab.models.tta import maybe_flip_average
-from depthlab.utils.errors import DepthlabError
+from depthlab.utils.errors import DepthlabError, NonFiniteLossError
 
 Batch = dict[str, Any]
 
@@ -37,6 +38,8 @@ class DepthModule(pl.LightningModule):
         monitor: str = "val/rmse",
         protocol: EvalProtocol | None = None,
         train_metrics_every: int = 1,
+        nan_policy: str = "stop",
+        nan_max_skips: int = 10,
     ) -> None:
         super().__init__()
         if train_metrics_every < 1:
@@ -51,6 +54,8 @@ class DepthModule(pl.LightningModule):
         self.run_config: dict | None = None  # the resolved Hydra config, embedded in checkpoints
         self.protocol = protocol  # crop / alignment / clipping / flip TTA before the metric update (None: raw)
         self.train_metrics_every = train_metrics_every  # train metrics are a running estimate: every Nth batch
+        self.guard = NonFiniteGuard(nan_policy, nan_max_skips)
+        self.valid_pixels = {"val": 0, "test": 0}  # this rank's scored pixels: tells "no valid pixel" from NaN output
 
     def split_metrics(self, split: str) -> Metric:
         """The metric accumulator of train, val or test."""
@@ -65,6 +70,8 @@ class DepthModule(pl.LightningModule):
         """Shared train/val/test step: loss terms logged per step/epoch, metrics accumulated per epoch."""
         outputs = self(batch)
         losses = self.loss(outputs, batch)
+        if split == "train":
+            self.guard.check_loss(losses, self.global_step)
         on_step = split == "train"
         bs = batch["image"].shape[0]
         self.log(
@@ -81,7 +88,10 @@ class DepthModule(pl.LightningModule):
         if not score:
             return losses["loss"]
         with torch.no_grad():
-            self.split_metrics(split).update(*self.scored(outputs, batch, split))
+            pred, target, valid = self.scored(outputs, batch, split)
+            self.split_metrics(split).update(pred, target, valid)
+            if split in self.valid_pixels:
+                self.valid_pixels[split] += int(valid.sum())
             if "mask_logits" in outputs and "mask" in batch:
                 getattr(self, f"{split}_mask_metrics").update(outputs["mask_logits"].detach(), batch["mask"])
         return losses["loss"]
@@ -104,9 +114,18 @@ class DepthModule(pl.LightningModule):
     def test_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self.step(batch, "test")
 
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Drop (nan_policy=skip) or stop at an update with NaN / inf gradients; AMP's grad scaler handles its own."""
+        if getattr(self.trainer.precision_plugin, "scaler", None) is not None:
+            return
+        if self.guard.check_gradients(self.net, self.global_step):
+            self.log("train/nan_skips", float(self.guard.skipped), on_step=True, on_epoch=False)
+
     def _log_metrics(self, split: str) -> None:
         """Compute the epoch's (rank-synced) metrics, log them under split/, reset."""
         values = self.split_metrics(split).compute()
+        if split in self.valid_pixels:
+            self._check_scored(split, values)
         # values are already equal on every rank; sync_dist only averages equal numbers (and quiets Lightning)
         self.log_dict({f"{split}/{k}": v.float() for k, v in values.items()}, prog_bar=False, sync_dist=True)
         self.split_metrics(split).reset()
@@ -115,6 +134,19 @@ class DepthModule(pl.LightningModule):
             masks = mask_metrics.compute().items()
             self.log_dict({f"{split}/{k}": v.float() for k, v in masks}, prog_bar=False, sync_dist=True)
         mask_metrics.reset()
+
+    def _check_scored(self, split: str, values: dict[str, torch.Tensor]) -> None:
+        """One line instead of a table of NaN: the split had no valid pixel, or the predictions were not finite."""
+        seen, self.valid_pixels[split] = self.valid_pixels[split], 0
+        if not values or not all(bool(torch.isnan(v)) for v in values.values()):
+            return
+        if seen == 0:
+            name = getattr(getattr(self.trainer, "datamodule", None), "name", "the dataset")
+            raise DepthlabError(
+                f"the {split} split of data={name} has no valid depth pixel, so every metric would be NaN; check "
+                "data.min_depth / data.max_depth, data.depth_scale and the depth files (python -m depthlab.data.check)"
+            )
+        raise NonFiniteLossError(f"every {split} prediction was NaN / inf, so no metric could be scored; {FIXES}")
 
     def on_train_epoch_end(self) -> None:
         self._log_metrics("train")

@@ -1,5 +1,7 @@
 """One exception type for user mistakes, so entry points can print one line instead of a traceback."""
 
+import errno
+
 
 class DepthlabError(ValueError):
     """A problem in the user's input (config, path, file, shape): the message names it and the fix."""
@@ -16,3 +18,31 @@ def one_line(message: str) -> str:
             lines.append(line)
     text = "; ".join(lines)
     return text.replace(":;", ":").replace("\t", " ")
+
+
+class NonFiniteLossError(DepthlabError):
+    """Training produced a NaN / inf loss or gradient: its own exit code, so schedulers can tell it apart."""
+
+    exit_code = 3
+
+
+DISK_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+def disk_error(err: BaseException | None) -> DepthlabError | None:
+    """A read-only, forbidden or full output location (anywhere in the exception chain) as a one-line error."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, OSError) and err.errno in DISK_ERRNOS:
+            where = f" {err.filename}" if err.filename else ""
+            fix = "free some space" if err.errno in (errno.ENOSPC, errno.EDQUOT) else "make it writable"
+            return DepthlabError(f"cannot write{where} ({err.strerror}); {fix} or choose another output directory")
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def original_message(message: str) -> str:
+    """The message raised inside a DataLoader worker, without the worker traceback torch wraps around it."""
+    marker = "DepthlabError: "
+    return message.rsplit(marker, 1)[-1].strip() if "Original Traceback" in message and marker in message else message

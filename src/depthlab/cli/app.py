@@ -127,7 +127,7 @@ def run(
     composed = check_overrides(config_name, sys.argv[1:])
     if composed is not None and is_leader():
         run_dir = Path(composed.hydra.run.dir).absolute()
-        _claim(run_dir, results, bool(resume_key and composed.get(resume_key)))
+        _claim(run_dir, results, resume_key, bool(resume_key and composed.get(resume_key)))
         sys.argv = [a for a in sys.argv if not a.startswith("hydra.run.dir=")] + [f"hydra.run.dir={run_dir}"]
 
     @hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
@@ -135,7 +135,8 @@ def run(
         multirun = HydraConfig.get().mode == RunMode.MULTIRUN
         try:
             if multirun and is_leader():
-                claim(cfg.paths.output_dir, results, bool(resume_key and cfg.get(resume_key)), "hydra.sweep.dir job")
+                resuming = bool(resume_key and cfg.get(resume_key))
+                claim(cfg.paths.output_dir, results, resume_key, resuming, key="hydra.sweep.dir job")
             return task(cfg)
         except Exception as err:
             cause = user_error(err)
@@ -152,8 +153,9 @@ def run(
     return _main()
 
 
-def _claim(run_dir: Path, results: tuple[str, ...], resuming: bool) -> None:
+def _claim(run_dir: Path, results: tuple[str, ...], resume_key: str, resuming: bool) -> None:
+    """claim() before Hydra runs: its errors are printed here, since no task wrapper exists yet."""
     try:
-        claim(run_dir, results, resuming)
+        claim(run_dir, results, resume_key, resuming)
     except DepthlabError as err:
         fail(str(err))

@@ -25,15 +25,21 @@ def existing_results(run_dir: Path, patterns: Iterable[str]) -> list[str]:
     return sorted(str(p.relative_to(run_dir)) for pattern in patterns for p in run_dir.glob(pattern))
 
 
-def claim(run_dir: str | Path, results: Iterable[str] = (), resuming: bool = False, key: str = "hydra.run.dir") -> None:
+def claim(
+    run_dir: str | Path,
+    results: Iterable[str] = (),
+    resume_key: str = "",
+    resuming: bool = False,
+    key: str = "hydra.run.dir",
+) -> None:
     """Check that `run_dir` holds no other run's results (unless resuming it) and lock it for this process."""
     run_dir = Path(run_dir)
     found = [] if resuming else existing_results(run_dir, results)
     if found:
         shown = ", ".join(found[:3]) + (" ..." if len(found) > 3 else "")
+        resume = f"resume it with {resume_key}=last or " if resume_key else ""
         raise DepthlabError(
-            f"{key}={run_dir} already holds another run's results ({shown}); resume it with ckpt_path=last "
-            f"or pass another {key}="
+            f"{key}={run_dir} already holds another run's results ({shown}); {resume}pass another {key}="
         )
     try:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -70,3 +70,13 @@ def read_metrics(run_dir: Path) -> dict[str, float]:
 # Worktrees (/work/wt/issueN) sit one level deeper than the main checkout: find the shared real pairs upwards.
 if not REAL.is_dir():
     REAL = next((p / "shared/data/real" for p in REPO.parents if (p / "shared/data/real").is_dir()), REAL)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    """A refused CLI run: non-zero exit, one `depthlab: error:` line with every needle, no traceback."""
+    assert result.returncode != 0, result.stdout[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("depthlab: error:")]
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    for needle in needles:
+        assert needle in errors[0], errors[0]

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import TINY, run_cli
+from conftest import TINY, assert_one_line_error, run_cli
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from test_cli_errors import assert_one_line_error
 
 from depthlab.cli.app import CONF_DIR, user_error
 from depthlab.models.build import build_module

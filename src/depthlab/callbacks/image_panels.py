@@ -11,6 +11,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import default_collate
 from torchvision.utils import save_image
 
+from depthlab.utils.optional import optional
 from depthlab.viz import depth_panel
 
 
@@ -24,6 +25,10 @@ class ImagePanels(pl.Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or trainer.current_epoch % self.every_n_epochs or trainer.datamodule is None:
             return
+        optional("the val image panel", lambda: self.log_panel(trainer, pl_module))
+
+    def log_panel(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Render the panel, write its PNG and send it to the image-capable loggers."""
         panel = self.make_panel(trainer.datamodule, pl_module)
         caption = "RGB | ground truth | prediction | abs error (same metric scale)"
         if getattr(getattr(pl_module, "net", None), "predicts_mask", False):

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -15,10 +13,6 @@ from rich.console import Console
 from rich.table import Table
 
 from depthlab.metrics import DEPTH_METRIC_KEYS
-from depthlab.utils.errors import one_line
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 SPLITS = ("train", "val", "test")
 
@@ -57,15 +51,6 @@ def format_value(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.4f}" if math.isfinite(value) else str(value).lower()
-
-
-def optional(what: str, make: Callable[[], T]) -> T | None:
-    """Run an extra that must not cost the run its results: a failure becomes one warning line."""
-    try:
-        return make()
-    except Exception as err:  # noqa: BLE001 - optional by design; the results are already on disk
-        log.warning(f"{what} failed and was skipped ({type(err).__name__}: {one_line(str(err))})")
-        return None
 
 
 def split_columns(metrics: dict[str, float]) -> dict[str, dict[str, float]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -12,11 +13,14 @@ from omegaconf import DictConfig
 
 from depthlab.cli import resume
 from depthlab.cli.app import run
-from depthlab.cli.common import instantiate_all, optional, report, scalar_metrics
+from depthlab.cli.common import instantiate_all, report, scalar_metrics
 from depthlab.metrics.baseline import constant_baseline
 from depthlab.models.build import build_module
 from depthlab.utils.errors import DepthlabError
+from depthlab.utils.optional import optional
 from depthlab.utils.wandb import sync_hint
+
+log = logging.getLogger(__name__)
 
 
 def build_trainer(cfg: DictConfig) -> pl.Trainer:
@@ -52,10 +56,18 @@ def train(cfg: DictConfig) -> float | None:
         _close_loggers(trainer, exit_code=1)  # mark the W&B run failed; the next sweep job gets a fresh one
         raise
     _close_loggers(trainer)
-    name = cfg.get("optimized_metric")
-    if name and name not in metrics:
+    return optimized_value(cfg.get("optimized_metric"), metrics)
+
+
+def optimized_value(name: str | None, metrics: dict[str, float]) -> float | None:
+    """The value sweepers optimise; a name that was not logged is an error, unless its whole split was off."""
+    if not name or name in metrics:
+        return metrics.get(name) if name else None
+    split = name.split("/", 1)[0]
+    if any(key.startswith(f"{split}/") for key in metrics):
         raise DepthlabError(f"optimized_metric={name} was not logged; use one of {', '.join(sorted(metrics))}")
-    return metrics.get(name) if name else None
+    log.warning(f"optimized_metric={name} is not available: the {split} loop did not run")
+    return None
 
 
 def _fit_and_score(

@@ -33,7 +33,7 @@ def build_module(cfg: DictConfig | dict[str, Any]) -> DepthModule:
         nan_policy=cfg.get("nan_policy", "stop"),
         nan_max_skips=cfg.get("nan_max_skips", 10),
     )
-    module.run_config = OmegaConf.to_container(cfg, resolve=True)  # embedded in every checkpoint it writes
+    module.run_config = resolved_sections(cfg)  # embedded in every checkpoint it writes
     return module
 
 
@@ -42,3 +42,16 @@ def check_learning_rate(optimizer: DictConfig | None) -> None:
     lr = optimizer.get("lr") if optimizer else None
     if isinstance(lr, int | float) and not lr > 0:
         raise DepthlabError(f"optimizer.lr={lr} must be > 0 (typical: 1e-4 to 3e-3)")
+
+
+def resolved_sections(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain resolved data; a section that only Hydra's runtime can resolve (paths) is left out."""
+    out: dict[str, Any] = {}
+    for key in cfg:
+        try:
+            out[str(key)] = (
+                OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+            )
+        except Exception:  # noqa: BLE001 - e.g. ${hydra:runtime.cwd} outside a Hydra run
+            continue
+    return out

@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from depthlab.utils.errors import DepthlabError, one_line
+from depthlab.utils.errors import DepthlabError, one_line, original_message
 
 log = logging.getLogger(__name__)
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
@@ -78,6 +78,6 @@ def run(config_name: str, task: Callable[[DictConfig], Any]) -> Any:
                 raise
             if cause is None:
                 raise
-            fail(str(cause))
+            fail(original_message(str(cause)))
 
     return _main()

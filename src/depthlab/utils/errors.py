@@ -1,5 +1,7 @@
 """One exception type for user mistakes, so entry points can print one line instead of a traceback."""
 
+import re
+
 
 class DepthlabError(ValueError):
     """A problem in the user's input (config, path, file, shape): the message names it and the fix."""
@@ -16,3 +18,9 @@ def one_line(message: str) -> str:
             lines.append(line)
     text = "; ".join(lines)
     return text.replace(":;", ":").replace("\t", " ")
+
+
+def original_message(message: str) -> str:
+    """The user's one line inside a DataLoader worker's re-raised traceback (the message itself otherwise)."""
+    found = re.findall(r"^(?:[\w.]+\.)?DepthlabError: (.*)$", str(message), flags=re.MULTILINE)
+    return found[-1] if found else str(message)

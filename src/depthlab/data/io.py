@@ -5,7 +5,9 @@ Every reader names the file it could not read, so a corrupt sample in a 50k-imag
 
 from __future__ import annotations
 
+import csv
 import re
+import shlex
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -118,16 +120,29 @@ def read_binary_mask(path: str | Path, threshold: float = 0.5) -> np.ndarray:
 
 
 def read_lines(path: str | Path) -> list[list[str]]:
-    """Whitespace- or comma-separated fields of each non-empty, non-comment line of a list file."""
+    """The fields of each non-empty, non-comment line of a list file (see `split_fields`)."""
     path = Path(path)
     if not path.is_file():
         raise DepthlabError(f"split file {path} does not exist; set the data config's *_list keys or null them")
-    rows = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            rows.append(line.split(",") if "," in line and "\t" not in line else line.split())
-    return rows
+    return [split_fields(line) for line in map(str.strip, path.read_text().splitlines()) if line and line[0] != "#"]
+
+
+def split_fields(line: str) -> list[str]:
+    """Tab-separated if a tab occurs, else comma-separated (CSV quoting), else words with shell quoting.
+
+    File names with spaces therefore work as `"a b.png" "a b_depth.png"`, `a b.png,a b_depth.png` or tab-separated.
+    """
+    if "\t" in line:
+        return [field.strip() for field in line.split("\t") if field.strip()]
+    fields = next(csv.reader([line], skipinitialspace=True))
+    if len(fields) > 1:
+        return [field.strip() for field in fields]
+    if "'" in line or '"' in line:
+        try:
+            return shlex.split(line)
+        except ValueError:  # an unbalanced quote is part of a name (kid's_room.png): words as before
+            pass
+    return line.split()
 
 
 def find_with_suffix(stem_path: Path, suffixes: Iterable[str], default: Path | None = None) -> Path | None:

@@ -101,8 +101,13 @@ def read_depth_array(path: str | Path) -> np.ndarray:
 def decode_depth(
     path: str | Path, scale: float | None = None, invalid_value: float | None = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(metres = value / scale as float32, valid) of one depth file; scale None = 1000 for integers, 1 for floats."""
+    """(metres = value / scale as float32, valid) of one depth file; scale None = 1000 for 16-bit, 1 for floats."""
     raw = read_depth_array(path)
+    if scale is None and raw.dtype == np.uint8:  # 255 steps: millimetres cannot be meant, and no scale is standard
+        raise DepthlabError(
+            f"{path} is an 8-bit depth map whose scale is ambiguous; "
+            "pass data.depth_scale=<units per metre> (e.g. 25.5 when 255 = 10 m)"
+        )
     if scale is None:
         scale = 1000.0 if np.issubdtype(raw.dtype, np.integer) else 1.0
     depth = raw.astype(np.float32) / np.float32(scale)

@@ -313,3 +313,9 @@ def test_folder_lists_with_spaces_in_file_names(tmp_path):
     names = [Path(dm.dataset(s)[i]["meta"]["path"]).name for s, n in (("train", 2), ("test", 1)) for i in range(n)]
     assert names == ["frame 000.png", "frame 001.png", "frame 002.png"]
     assert dm.dataset("train")[0]["mask"].sum() > 0
+    (tmp_path / "test.txt").write_text("frame 002\n")
+    before = snapshot(tmp_path)
+    unquoted = FolderDataModule(root=str(tmp_path), train_list="train.txt", test_list="test.txt", **RAW)
+    message = one_line_error("frame.png does not exist", lambda: unquoted.setup("test"))
+    assert message.endswith('quote names with spaces ("a b.png") or separate fields with tabs')
+    assert snapshot(tmp_path) == before

@@ -84,6 +84,11 @@ class FolderDataModule(FileDataModule):
             else:
                 found = find_with_suffix(self.rgb_dir / entry.name, RGB_SUFFIXES, self.rgb_dir / f"{entry.name}.png")
                 rgb = self.confine(found, entry, path)
+            if len(fields) > 1 and not rgb.is_file():  # an unquoted name with spaces became several fields
+                raise DepthlabError(
+                    f"{path} lists {' '.join(fields)!r} but {rgb} does not exist; "
+                    'quote names with spaces ("a b.png") or separate fields with tabs'
+                )
             records.append(self._record(rgb))
         return records
 

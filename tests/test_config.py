@@ -61,7 +61,7 @@ def test_every_logger_config_instantiates(logger, tmp_path, monkeypatch):
     assert loggers and all(hasattr(lg, "log_metrics") for lg in loggers)
 
 
-@pytest.mark.parametrize("debug", options("debug"))
+@pytest.mark.parametrize("debug", [d for d in options("debug") if d != "check_data"])  # test_data_safety.py
 def test_debug_configs_set_the_trainer(debug, tmp_path):
     cfg = compose_train(f"debug={debug}", tmp_path=tmp_path)
     keys = {"fdr": "fast_dev_run", "overfit": "overfit_batches", "limit": "limit_train_batches"}

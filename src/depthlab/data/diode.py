@@ -47,6 +47,6 @@ class DIODEDataModule(FileDataModule):
         return f"no scans under {self.root}/{folder}/{{{','.join(SCENES[self.scenes])}}} (data.scenes={self.scenes})"
 
     def load_depth(self, record: Record) -> tuple[np.ndarray, np.ndarray]:
-        depth = read_npy(record.depth).astype(np.float32)
+        depth = read_npy(record.depth).astype(np.float32) / np.float32(self.depth_scale or 1.0)
         valid = read_npy(record.valid).reshape(depth.shape) > 0
         return depth, valid & np.isfinite(depth)

@@ -96,9 +96,13 @@ class FileDataModule(DepthDataModule):
         test_fraction: float = 0.1,
         split_seed: int = 0,
         intrinsics: list[float] | None = None,
+        depth_scale: float | None = None,
+        allow_outside_root: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if depth_scale is not None and depth_scale <= 0:
+            raise DepthlabError(f"data.depth_scale={depth_scale} must be positive (metres = value / depth_scale)")
         if (height is None) != (width is None) or any(v is not None and v < 8 for v in (height, width)):
             raise DepthlabError(f"data.height={height} / data.width={width}: give both (>= 8 px) or null both")
         for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
@@ -110,6 +114,9 @@ class FileDataModule(DepthDataModule):
         self.size = None if height is None else (int(height), int(width))
         self.val_fraction, self.test_fraction, self.split_seed = val_fraction, test_fraction, split_seed
         self.intrinsics = tuple(intrinsics) if intrinsics is not None else self.default_intrinsics
+        self.depth_scale = depth_scale  # None: the scale the dataset's own format fixes
+        self.allow_outside_root = allow_outside_root
+        self._real_roots: dict[Path, Path] = {}
         self._splits: dict[str, list[Record]] | None = None
 
     def input_size(self) -> tuple[int, int] | None:
@@ -123,12 +130,38 @@ class FileDataModule(DepthDataModule):
                 f"get it from {self.url} and pass data.root=/path/to/it"
             )
 
-    def resolve(self, path: str | Path, base: Path | None = None) -> Path:
-        """A path from a list file: absolute as is, else relative to `base` (default the root); leading / ignored."""
-        path = Path(path).expanduser()
-        if path.is_absolute() and path.exists():
+    def list_file(self, name: str | Path) -> Path:
+        """A list file named in the config: absolute as is, else under the root (the user chose it: not confined)."""
+        path = Path(name).expanduser()
+        return path if path.is_absolute() else self.root / path
+
+    def resolve(self, entry: str | Path, listed_in: Path | None = None, base: Path | None = None) -> Path:
+        """A list entry: absolute as is if it exists or lies in the root, else under `base` (default the root)."""
+        base = base or self.root
+        path = Path(entry).expanduser()
+        if not (path.is_absolute() and (path.exists() or self._inside(path, base))):
+            path = base / str(entry).lstrip("/")  # BTS lists write root-relative paths with a leading /
+        return self.confine(path, entry, listed_in, base)
+
+    def confine(self, path: Path, entry: str | Path, listed_in: Path | None = None, base: Path | None = None) -> Path:
+        """Refuse a listed file that lies (or links) outside the root, so a list cannot reach arbitrary files."""
+        if self.allow_outside_root or self._inside(path, base or self.root):
             return path
-        return (base or self.root) / str(path).lstrip("/")
+        where = f" in {listed_in}" if listed_in else ""
+        raise DepthlabError(
+            f"list entry '{entry}'{where} resolves to {path.resolve()}, outside data.root={self.root}; "
+            "fix the entry or set data.allow_outside_root=true"
+        )
+
+    def _inside(self, path: Path, base: Path) -> bool:
+        """Whether `path`, symlinks followed, lies under the root or `base`."""
+        real = path.resolve()
+        for root in (self.root, base):
+            if root not in self._real_roots:
+                self._real_roots[root] = root.resolve()
+            if real.is_relative_to(self._real_roots[root]):
+                return True
+        return False
 
     def split_pool(self) -> dict[str, list[Record]]:
         """Records per known split ('train', 'val', 'test') or all of them under 'all'."""

@@ -1,8 +1,9 @@
 """A user's own RGB-D data: rgb/ + depth/ (16-bit PNG / PGM, .npy, .pfm) + optional mask/, matched by file stem.
 
-metres = stored value / depth_scale (null: 1000 for integer images, i.e. millimetres; 1 for float files);
-pixels equal to invalid_value are invalid. Splits come from list files (one rgb stem or path per line) or, without
-them, a seeded random split. Directories may coincide (e.g. TUM's `x.png` beside `x_depth.png`: depth_suffix=_depth).
+metres = stored value / depth_scale (null: 1000 for 16-bit images, i.e. millimetres; 1 for float files; 8-bit files
+need one); pixels equal to invalid_value are invalid. Splits come from list files (one rgb stem or path per line)
+or, without them, a seeded random split. Directories may coincide (e.g. TUM's `x.png` beside `x_depth.png`:
+depth_suffix=_depth).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ class FolderDataModule(FileDataModule):
         mask_dir: str | None = "mask",
         depth_suffix: str = "",
         mask_suffix: str = "",
-        depth_scale: float | None = None,
         invalid_value: float | None = 0,
         train_list: str | None = None,
         val_list: str | None = None,
@@ -47,12 +47,10 @@ class FolderDataModule(FileDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if depth_scale is not None and depth_scale <= 0:
-            raise DepthlabError(f"data.depth_scale={depth_scale} must be positive (metres = value / depth_scale)")
         self.rgb_dir, self.depth_dir = self.root / rgb_dir, self.root / depth_dir
         self.mask_dir = self.root / mask_dir if mask_dir else None
         self.depth_suffix, self.mask_suffix = depth_suffix, mask_suffix
-        self.depth_scale, self.invalid_value = depth_scale, invalid_value
+        self.invalid_value = invalid_value
         self.lists = {"train": train_list, "val": val_list, "test": test_list}
         self.layout = f"{rgb_dir}/<stem>.png|jpg + {depth_dir}/<stem>{depth_suffix}.png|npy|pfm|pgm"
 
@@ -78,13 +76,19 @@ class FolderDataModule(FileDataModule):
         return Record(rgb, depth, mask=mask)
 
     def _from_list(self, name: str) -> list[Record]:
-        records = []
-        for fields in read_lines(self.resolve(name)):
+        records, path = [], self.list_file(name)
+        for fields in read_lines(path):
             entry = Path(fields[0])
             if entry.suffix.lower() in RGB_SUFFIXES:
-                rgb = self.resolve(entry)
+                rgb = self.resolve(fields[0], path)
             else:
-                rgb = find_with_suffix(self.rgb_dir / entry.name, RGB_SUFFIXES, self.rgb_dir / f"{entry.name}.png")
+                found = find_with_suffix(self.rgb_dir / entry.name, RGB_SUFFIXES, self.rgb_dir / f"{entry.name}.png")
+                rgb = self.confine(found, entry, path)
+            if len(fields) > 1 and not rgb.is_file():  # an unquoted name with spaces became several fields
+                raise DepthlabError(
+                    f"{path} lists {' '.join(fields)!r} but {rgb} does not exist; "
+                    'quote names with spaces ("a b.png") or separate fields with tabs'
+                )
             records.append(self._record(rgb))
         return records
 

@@ -30,7 +30,7 @@ class HRWSIDataModule(RelativeDataModule):
         return pool
 
     def load_depth(self, record: Record) -> tuple[np.ndarray, np.ndarray]:
-        depth, valid = disparity_to_depth(read_gray(record.depth))
+        depth, valid = disparity_to_depth(read_gray(record.depth), self.depth_scale)  # None: maps span the full range
         if record.valid is not None and record.valid.is_file():
             valid &= read_gray(record.valid).reshape(valid.shape) > 0
         return depth, valid

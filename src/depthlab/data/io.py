@@ -5,7 +5,9 @@ Every reader names the file it could not read, so a corrupt sample in a 50k-imag
 
 from __future__ import annotations
 
+import csv
 import re
+import shlex
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -99,8 +101,13 @@ def read_depth_array(path: str | Path) -> np.ndarray:
 def decode_depth(
     path: str | Path, scale: float | None = None, invalid_value: float | None = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(metres = value / scale as float32, valid) of one depth file; scale None = 1000 for integers, 1 for floats."""
+    """(metres = value / scale as float32, valid) of one depth file; scale None = 1000 for 16-bit, 1 for floats."""
     raw = read_depth_array(path)
+    if scale is None and raw.dtype == np.uint8:  # 255 steps: millimetres cannot be meant, and no scale is standard
+        raise DepthlabError(
+            f"{path} is an 8-bit depth map whose scale is ambiguous; "
+            "pass data.depth_scale=<units per metre> (e.g. 25.5 when 255 = 10 m)"
+        )
     if scale is None:
         scale = 1000.0 if np.issubdtype(raw.dtype, np.integer) else 1.0
     depth = raw.astype(np.float32) / np.float32(scale)
@@ -118,16 +125,29 @@ def read_binary_mask(path: str | Path, threshold: float = 0.5) -> np.ndarray:
 
 
 def read_lines(path: str | Path) -> list[list[str]]:
-    """Whitespace- or comma-separated fields of each non-empty, non-comment line of a list file."""
+    """The fields of each non-empty, non-comment line of a list file (see `split_fields`)."""
     path = Path(path)
     if not path.is_file():
         raise DepthlabError(f"split file {path} does not exist; set the data config's *_list keys or null them")
-    rows = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            rows.append(line.split(",") if "," in line and "\t" not in line else line.split())
-    return rows
+    return [split_fields(line) for line in map(str.strip, path.read_text().splitlines()) if line and line[0] != "#"]
+
+
+def split_fields(line: str) -> list[str]:
+    """Tab-separated if a tab occurs, else comma-separated (CSV quoting), else words with shell quoting.
+
+    File names with spaces therefore work as `"a b.png" "a b_depth.png"`, `a b.png,a b_depth.png` or tab-separated.
+    """
+    if "\t" in line:
+        return [field.strip() for field in line.split("\t") if field.strip()]
+    fields = next(csv.reader([line], skipinitialspace=True))
+    if len(fields) > 1:
+        return [field.strip() for field in fields]
+    if "'" in line or '"' in line:
+        try:
+            return shlex.split(line)
+        except ValueError:  # an unbalanced quote is part of a name (kid's_room.png): words as before
+            pass
+    return line.split()
 
 
 def find_with_suffix(stem_path: Path, suffixes: Iterable[str], default: Path | None = None) -> Path | None:

@@ -59,13 +59,13 @@ class KITTIDataModule(FileDataModule):
         self.kb_crop = kb_crop
         self.skipped: dict[str, int] = {}  # lines without ground truth, per split
 
-    def _gt_path(self, name: str) -> Path:
+    def _gt_path(self, name: str, listed_in: Path) -> Path:
         """GT paths of the Eigen files are relative to data_depth_annotated, with or without train/ or val/."""
         for base in (self.gt_root, self.gt_root / "train", self.gt_root / "val"):
-            path = self.resolve(name, base)
+            path = self.resolve(name, listed_in, base)
             if path.is_file():
                 return path
-        return self.resolve(name, self.gt_root)
+        return self.resolve(name, listed_in, self.gt_root)
 
     def split_pool(self) -> dict[str, list[Record]]:
         if any(self.lists.values()):
@@ -81,15 +81,15 @@ class KITTIDataModule(FileDataModule):
         return pool
 
     def _list_records(self, split: str, name: str) -> list[Record]:
-        records, skipped = [], 0
-        for fields in read_lines(self.resolve(name)):
+        records, skipped, path = [], 0, self.list_file(name)
+        for fields in read_lines(path):
             if len(fields) < 2 or fields[1] == "None":
                 skipped += 1
                 continue
-            rgb = self.resolve(fields[0])
+            rgb = self.resolve(fields[0], path)
             focal = float(fields[2]) if len(fields) > 2 else None
             drive = next((p for p in Path(fields[0]).parts if p.endswith("_sync")), rgb.parent.name)
-            records.append(Record(rgb, self._gt_path(fields[1]), focal=focal, group=drive))
+            records.append(Record(rgb, self._gt_path(fields[1], path), focal=focal, group=drive))
         self.skipped[split] = skipped
         return records
 
@@ -100,7 +100,7 @@ class KITTIDataModule(FileDataModule):
         return f"no ground truth under {self.gt_root}/{folder}/*_sync/{GT_DIR}"
 
     def load_depth(self, record: Record) -> tuple[np.ndarray, np.ndarray]:
-        return decode_depth(record.depth, scale=256.0, invalid_value=0)
+        return decode_depth(record.depth, scale=self.depth_scale or 256.0, invalid_value=0)
 
     def camera(self, record: Record, shape: tuple[int, ...]) -> np.ndarray | None:
         """P_rect_02 of the drive's calibration when present, else the split file's focal."""

@@ -14,7 +14,7 @@ import numpy as np
 
 from depthlab.data.base import Sample
 from depthlab.data.files import Record
-from depthlab.data.io import check_same_size, read_binary_mask, read_gray, read_lines, read_rgb
+from depthlab.data.io import check_same_size, decode_depth, read_binary_mask, read_lines, read_rgb
 from depthlab.data.relative import RelativeDataModule
 from depthlab.utils.errors import DepthlabError
 
@@ -75,8 +75,7 @@ class MODESTDataModule(RelativeDataModule):
         return f"{self.file_map} lists no rows"
 
     def load_depth(self, record: Record) -> tuple[np.ndarray, np.ndarray]:
-        depth = read_gray(record.depth).astype(np.float32) / np.float32(255.0)
-        return depth, depth > 0
+        return decode_depth(record.depth, scale=self.depth_scale or 255.0, invalid_value=0)
 
     def load(self, record: Record) -> Sample:
         sample = super().load(record)

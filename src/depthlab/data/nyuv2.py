@@ -108,23 +108,23 @@ class NYUv2DataModule(FileDataModule):
 
     def _list_records(self, name: str) -> list[Record]:
         """Lines '<rgb> <depth> <focal>' (paths relative to the root); 'None' depth lines are skipped."""
-        records = []
-        for fields in read_lines(self.resolve(name)):
+        records, path = [], self.list_file(name)
+        for fields in read_lines(path):
             if len(fields) < 2 or fields[1] == "None":
                 continue
-            rgb = self.resolve(fields[0])
+            rgb = self.resolve(fields[0], path)
             focal = float(fields[2]) if len(fields) > 2 else None
-            records.append(Record(rgb, self.resolve(fields[1]), focal=focal, group=rgb.parent.name))
+            records.append(Record(rgb, self.resolve(fields[1], path), focal=focal, group=rgb.parent.name))
         return records
 
     def _csv_pool(self) -> dict[str, list[Record]]:
         """DenseDepth's nyu2_{train,test}.csv: 'rgb,depth' per line, paths relative to the root."""
         pool = {}
         for split, name in self.csvs.items():
-            records = []
-            for fields in read_lines(self.resolve(name)):
-                rgb = self.resolve(fields[0])
-                records.append(Record(rgb, self.resolve(fields[1]), group=rgb.parent.name))
+            records, path = [], self.list_file(name)
+            for fields in read_lines(path):
+                rgb = self.resolve(fields[0], path)
+                records.append(Record(rgb, self.resolve(fields[1], path), group=rgb.parent.name))
             pool[split] = records
         return pool
 
@@ -134,14 +134,14 @@ class NYUv2DataModule(FileDataModule):
         return f"no {LAYOUTS[self.format]} found under {self.root}"
 
     def load_depth(self, record: Record) -> tuple[np.ndarray, np.ndarray]:
-        if self.format == "csv":
+        if self.format == "csv" and self.depth_scale is None:
             raw = read_gray(record.depth)
             if raw.dtype == np.uint8:  # DenseDepth train: 8-bit, 255 = 10 m
                 depth = raw.astype(np.float32) / np.float32(255.0) * np.float32(10.0)
             else:  # DenseDepth test: 16-bit millimetres
                 depth = raw.astype(np.float32) / np.float32(1000.0)
             return depth, raw > 0
-        return decode_depth(record.depth, scale=1000.0, invalid_value=0)
+        return decode_depth(record.depth, scale=self.depth_scale or 1000.0, invalid_value=0)
 
     def load(self, record: Record) -> Sample:
         if self.format != "mat":

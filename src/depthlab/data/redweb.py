@@ -33,4 +33,4 @@ class ReDWebDataModule(RelativeDataModule):
         return {"all": records}
 
     def load_depth(self, record: Record) -> tuple[np.ndarray, np.ndarray]:
-        return disparity_to_depth(read_gray(record.depth), self.invalid_value)
+        return disparity_to_depth(read_gray(record.depth), self.depth_scale or 255.0, self.invalid_value)

@@ -13,9 +13,11 @@ import numpy as np
 from depthlab.data.files import FileDataModule
 
 
-def disparity_to_depth(raw: np.ndarray, invalid_value: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(1 / (raw / dtype max), valid) for an integer disparity map; zeros and `invalid_value` are invalid."""
-    top = np.float32(np.iinfo(raw.dtype).max)
+def disparity_to_depth(
+    raw: np.ndarray, scale: float | None = None, invalid_value: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(1 / (raw / scale), valid) of an integer disparity map (scale None: dtype max); 0 and `invalid_value` invalid."""
+    top = np.float32(np.iinfo(raw.dtype).max if scale is None else scale)
     valid = raw > 0
     if invalid_value is not None:
         valid &= raw != invalid_value

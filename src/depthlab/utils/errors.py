@@ -1,6 +1,7 @@
 """One exception type for user mistakes, so entry points can print one line instead of a traceback."""
 
 import errno
+import re
 
 
 class DepthlabError(ValueError):
@@ -43,6 +44,6 @@ def disk_error(err: BaseException | None) -> DepthlabError | None:
 
 
 def original_message(message: str) -> str:
-    """The message raised inside a DataLoader worker, without the worker traceback torch wraps around it."""
-    marker = "DepthlabError: "
-    return message.rsplit(marker, 1)[-1].strip() if "Original Traceback" in message and marker in message else message
+    """The user's one line inside a DataLoader worker's re-raised traceback (the message itself otherwise)."""
+    found = re.findall(r"^(?:[\w.]+\.)?DepthlabError: (.*)$", str(message), flags=re.MULTILINE)
+    return found[-1] if found else str(message)

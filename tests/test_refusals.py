@@ -11,10 +11,14 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 from conftest import REAL, TINY, run_cli
 from refusals import call, changed, hostile_checkpoint, snapshot, tmpfs, with_config_change
+
+from depthlab.data import fixtures
 
 pytestmark = pytest.mark.slow
 FAULT = ["+loss.terms.fault={_target_:faults.NaNAfter,steps:2}", "+loss.weights.fault=1"]
@@ -43,11 +47,25 @@ def world(tmp_path_factory) -> Path:
     (w / "images").mkdir()
     shutil.copy(REAL / "nyu_sync" / "rgb_00000.jpg", w / "images" / "a.jpg")
     (w / "images" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    write_bad_datasets(w / "data")
     (w / "model.onnx").write_bytes(b"not onnx")
     (w / "exported.onnx").write_bytes(b"an existing export")
     return w
 
 
+def write_bad_datasets(root: Path) -> None:
+    """Folder datasets with one defect each: an entry outside the root, 8-bit depth, a corrupt image, a spaced name."""
+    for name in ("outside", "eight_bit", "corrupt", "spaces", "elsewhere"):
+        fixtures.write_folder(root / name, n=4, height=32, width=32)
+    (root / "outside" / "train.txt").write_text("frame_000\nframe_001\n../elsewhere/rgb/frame_000.png\n")
+    for depth in (root / "eight_bit" / "depth").iterdir():
+        depth.unlink()
+        cv2.imwrite(str(depth.with_suffix(".png")), np.full((32, 32), 100, np.uint8))
+    (root / "corrupt" / "rgb" / "frame_002.png").write_bytes(b"\x89PNG truncated")
+    (root / "spaces" / "train.txt").write_text("frame_000\nframe 001\n")
+
+
+DATA = ["data=folder", "data.height=32", "data.width=32", "data.batch_size=2", "data.eval_batch_size=2", "logger=csv"]
 # (id, entry, arguments with {w} = world and {t} = this case's directory, substrings of the line, exit code)
 CASES = [
     # 1. checkpoints load without executing code, in every entry point
@@ -92,6 +110,30 @@ CASES = [
         2,
     ),
     ("eval-interpolation", "eval", ["ckpt_path={w}/interpolation.ckpt"], ["data.root", "interpolation"], 2),
+    # 3. paths stay inside data.root; 8. data errors found early, as the original one line
+    (
+        "entry-outside-root",
+        "train",
+        [*DATA, "data.root={w}/data/outside", "data.train_list=train.txt"],
+        ["'../elsewhere/rgb/frame_000.png'", "outside data.root", "data.allow_outside_root=true"],
+        2,
+    ),
+    ("eight-bit-depth", "train", [*DATA, "data.root={w}/data/eight_bit"], ["8-bit depth map", "data.depth_scale="], 2),
+    (
+        "worker-error",
+        "train",
+        [*DATA, "data.root={w}/data/corrupt", "data.num_workers=1", "data.val_fraction=0.5"],
+        ["frame_002.png is not a readable image"],
+        2,
+    ),
+    (
+        "unquoted-space",
+        "train",
+        [*DATA, "data.root={w}/data/spaces", "data.train_list=train.txt"],
+        ["'frame 001'", "quote names with spaces"],
+        2,
+    ),
+    ("check-data", "train", [*DATA, "data.root={w}/data/corrupt", "debug=check_data"], ["1 bad (listed above)"], 2),
     # 4. a run directory belongs to one run
     ("train-dir-has-results", "train", [*TRAIN, "hydra.run.dir={w}/run"], ["already holds", "ckpt_path=last"], 2),
     (

@@ -117,15 +117,19 @@ def user_error(err: BaseException | None) -> DepthlabError | None:
 
 
 def run(
-    config_name: str, task: Callable[[DictConfig], Any], results: tuple[str, ...] = (), resume_key: str = ""
+    config_name: str,
+    task: Callable[[DictConfig], Any],
+    results: tuple[str, ...] = (),
+    resume_key: str = "",
+    lock: bool = True,
 ) -> Any:
     """Run `task` under @hydra.main; a DepthlabError becomes one line and exit code 2 (single runs).
 
     `results` are the files that mark a run directory as used (refused unless `resume_key` is set in the config);
-    the directory is claimed and locked before Hydra writes into it.
+    the directory is claimed and locked before Hydra writes into it (lock=False: a task that writes no run dir).
     """
     composed = check_overrides(config_name, sys.argv[1:])
-    if composed is not None and is_leader():
+    if lock and composed is not None and is_leader():
         run_dir = Path(composed.hydra.run.dir).absolute()
         _claim(run_dir, results, resume_key, bool(resume_key and composed.get(resume_key)))
         sys.argv = [a for a in sys.argv if not a.startswith("hydra.run.dir=")] + [f"hydra.run.dir={run_dir}"]
@@ -134,7 +138,7 @@ def run(
     def _main(cfg: DictConfig) -> Any:
         multirun = HydraConfig.get().mode == RunMode.MULTIRUN
         try:
-            if multirun and is_leader():
+            if lock and multirun and is_leader():
                 resuming = bool(resume_key and cfg.get(resume_key))
                 claim(cfg.paths.output_dir, results, resume_key, resuming, key="hydra.sweep.dir job")
             return task(cfg)

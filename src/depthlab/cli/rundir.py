@@ -12,7 +12,7 @@ from depthlab.utils.errors import DepthlabError
 
 LOCK_NAME = ".depthlab.lock"
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID")
-_held: list[IO[str]] = []  # open lock files live as long as the process; the OS drops the lock when it dies
+_held: dict[Path, IO[str]] = {}  # lock files stay open as long as the process; the OS drops them when it dies
 
 
 def is_leader() -> bool:
@@ -41,6 +41,8 @@ def claim(
         raise DepthlabError(
             f"{key}={run_dir} already holds another run's results ({shown}); {resume}pass another {key}="
         )
+    if run_dir.absolute() in _held:
+        return  # this process holds it already (an in-process re-run, e.g. tests or sequential sweep jobs)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         handle = (run_dir / LOCK_NAME).open("a+")
@@ -59,4 +61,4 @@ def claim(
     handle.truncate()
     handle.write(f"{os.getpid()}\n")
     handle.flush()
-    _held.append(handle)
+    _held[run_dir.absolute()] = handle

@@ -101,4 +101,4 @@ class CheckDataCallback(Callback):
 if __name__ == "__main__":
     given = {arg.split("=", 1)[0] for arg in sys.argv[1:]}
     sys.argv += [override for override in QUIET if override.split("=", 1)[0] not in given]
-    run("train", check_data)
+    run("train", check_data, lock=False)

@@ -10,7 +10,7 @@ from depthlab.utils.errors import DepthlabError
 from depthlab.utils.wandb import previous_run_id
 
 WANDB_TARGET = "depthlab.utils.wandb.make_wandb_logger"
-CSV_TARGET = "lightning.pytorch.loggers.CSVLogger"
+CSV_TARGETS = ("depthlab.utils.csv_logger.CSVLogger", "lightning.pytorch.loggers.CSVLogger")
 
 
 def checkpoint_path(cfg: DictConfig) -> str | None:
@@ -40,7 +40,7 @@ def continue_loggers(cfg: DictConfig, ckpt_path: str) -> None:
         with open_dict(node):
             if node._target_ == WANDB_TARGET and not node.get("id"):
                 node.id = previous_run_id(run_dir)
-            elif node._target_ == CSV_TARGET and _has_metrics(Path(node.save_dir) / node.name / str(node.version)):
+            elif node._target_ in CSV_TARGETS and _has_metrics(Path(node.save_dir) / node.name / str(node.version)):
                 node.version = _next_version(Path(node.save_dir) / node.name)
 
 

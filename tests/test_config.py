@@ -64,6 +64,9 @@ def test_every_logger_config_instantiates(logger, tmp_path, monkeypatch):
 @pytest.mark.parametrize("debug", options("debug"))
 def test_debug_configs_set_the_trainer(debug, tmp_path):
     cfg = compose_train(f"debug={debug}", tmp_path=tmp_path)
+    if debug == "batch_log":  # records the data order instead of shortening the run
+        assert str(instantiate(cfg.callbacks.batch_log).dirpath) == str(tmp_path)
+        return
     keys = {"fdr": "fast_dev_run", "overfit": "overfit_batches", "limit": "limit_train_batches"}
     assert cfg.trainer[keys[debug]]
 

@@ -21,13 +21,11 @@ warnings.filterwarnings("ignore", message=r'\.fit\(ckpt_path="last"\) is set, bu
 
 
 class InterruptCheckpoint(OnExceptionCheckpoint):
-    """Lightning's OnExceptionCheckpoint, limited to an interrupted fit and kept after a clean one.
+    """Lightning's OnExceptionCheckpoint for an interrupted fit only, and kept after a clean one (it is last.ckpt).
 
-    Lightning turns Ctrl+C into KeyboardInterrupt and SIGTERM into SIGTERMException at the next batch boundary,
-    then calls `on_exception` here. Differences from the parent: nothing is saved before training started (a
-    failed restore must not overwrite the checkpoint it was restoring) or during validate / test (the best
-    weights are loaded then); the file is not deleted at teardown (it is `last.ckpt`, shared with
-    ModelCheckpoint); SIGTERM exits with status 143 instead of SystemExit's 0.
+    Lightning raises KeyboardInterrupt on Ctrl+C, and SIGTERMException at the end of the batch under way after a
+    SIGTERM, then calls `on_exception`. Nothing is saved before training started (a failed restore must not
+    overwrite the checkpoint it was restoring) or in validate / test (the best weights are loaded then).
     """
 
     def __init__(self, dirpath: str, filename: str = "last") -> None:

@@ -117,7 +117,9 @@ def test_a_non_finite_score_never_becomes_a_top_k_checkpoint(mode, scores, best,
         assert not math.isfinite(float(stock.best_model_score))
 
 
-@pytest.mark.parametrize(("error", "code"), [(KeyboardInterrupt(), 1), (SIGTERMException(), SIGTERM_EXIT_CODE)])
+@pytest.mark.parametrize(
+    ("error", "code"), [(KeyboardInterrupt(), 1), (SIGTERMException(), SIGTERM_EXIT_CODE)], ids=["INT", "TERM"]
+)
 def test_an_interrupted_fit_saves_last_ckpt_at_its_step_and_exits_non_zero(error, code, tmp_path):
     sigint = signal.getsignal(signal.SIGINT)  # Lightning ignores further Ctrl+C after the first
     try:
@@ -314,7 +316,9 @@ def test_monitoring_delta1_keeps_the_highest_delta1_as_best(reference):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, SIGTERM_EXIT_CODE), (signal.SIGINT, 1)])
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGTERM, SIGTERM_EXIT_CODE), (signal.SIGINT, 1)], ids=["TERM", "INT"]
+)
 def test_a_signalled_run_saves_last_ckpt_exits_non_zero_and_resumes_the_same_batches(sig, code, reference, tmp_path):
     run_dir, env = tmp_path / "run", cli_env(tmp_path)
     proc = _start(run_dir, env)

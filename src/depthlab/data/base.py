@@ -26,6 +26,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, Dataset
 
 from depthlab.data.order import order_state, restore_order, train_sampler
@@ -218,7 +219,8 @@ class DepthDataModule(pl.LightningDataModule):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Held for the next train loader: Lightning restores the datamodule before it asks for one."""
-        self._resume_order = dict(state_dict.get("train_order") or {})
+        if self.trainer is None or self.trainer.state.fn == TrainerFn.FITTING:  # not validate(ckpt_path=...)
+            self._resume_order = dict(state_dict.get("train_order") or {})
 
     def val_dataloader(self) -> DataLoader:
         return self.loader("val")

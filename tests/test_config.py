@@ -64,8 +64,24 @@ def test_every_logger_config_instantiates(logger, tmp_path, monkeypatch):
 @pytest.mark.parametrize("debug", [d for d in options("debug") if d != "check_data"])  # test_data_safety.py
 def test_debug_configs_set_the_trainer(debug, tmp_path):
     cfg = compose_train(f"debug={debug}", tmp_path=tmp_path)
+    if debug == "batch_log":  # records the data order instead of shortening the run
+        assert str(instantiate(cfg.callbacks.batch_log).dirpath) == str(tmp_path)
+        return
     keys = {"fdr": "fast_dev_run", "overfit": "overfit_batches", "limit": "limit_train_batches"}
     assert cfg.trainer[keys[debug]]
+
+
+@pytest.mark.parametrize(("monitor", "mode"), [("val/delta1", "max"), ("val/ssim", "max"), ("val/rmse", "min")])
+def test_checkpoint_early_stopping_and_plateau_follow_the_monitored_metric(monitor, mode, tmp_path):
+    cfg = compose_train(f"monitor={monitor}", "callbacks=early_stopping", "scheduler=plateau", tmp_path=tmp_path)
+    checkpoint, stopping = instantiate(cfg.callbacks.model_checkpoint), instantiate(cfg.callbacks.early_stopping)
+    plateau = instantiate(cfg.scheduler.factory)(optimizer=torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], 0.1))
+    assert (checkpoint.mode, stopping.mode, plateau.mode) == (mode, mode, mode)
+    assert checkpoint.monitor == stopping.monitor == monitor
+    # the file name still reads the rmse, whatever is monitored
+    metrics = {"epoch": 3, monitor: torch.tensor(0.9), "val/rmse": torch.tensor(0.51234)}
+    name = checkpoint.format_checkpoint_name(metrics)
+    assert Path(name).name == "epoch003-rmse0.5123.ckpt"
 
 
 def test_loss_weight_and_encoder_overrides_reach_the_objects(tmp_path):

@@ -16,6 +16,10 @@ if not OmegaConf.has_resolver("metric_direction"):  # Optuna's direction follows
     from depthlab.metrics.direction import metric_direction
 
     OmegaConf.register_new_resolver("metric_direction", metric_direction)
+if not OmegaConf.has_resolver("metric_mode"):  # checkpoint / early-stopping / plateau mode follows monitor
+    from depthlab.metrics.direction import metric_mode
+
+    OmegaConf.register_new_resolver("metric_mode", metric_mode)
 
 # conf/hydra/launcher/submitit_{slurm,local}.yaml deliberately keep the plugin's names and are checked against its
 # schema; Hydra flags that as deprecated on every composition

@@ -1,9 +1,10 @@
-"""`ckpt_path=last`: continue a run from its latest checkpoint, in its directory and its W&B run."""
+"""`ckpt_path=last` (or a SLURM requeue): continue a run from its latest checkpoint, in its directory and W&B run."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, open_dict
 
 from depthlab.models.checkpoint import CONFIG_KEY, read_checkpoint
@@ -11,14 +12,14 @@ from depthlab.utils.errors import DepthlabError
 from depthlab.utils.wandb import previous_run_id
 
 WANDB_TARGET = "depthlab.utils.wandb.make_wandb_logger"
-CSV_TARGET = "lightning.pytorch.loggers.CSVLogger"
+CSV_TARGETS = ("depthlab.utils.csv_logger.CSVLogger", "lightning.pytorch.loggers.CSVLogger")
 
 
 def checkpoint_path(cfg: DictConfig) -> str | None:
     """The checkpoint to resume: `last` means <run dir>/checkpoints/last.ckpt of this (re-entered) run directory."""
     ckpt_path = cfg.get("ckpt_path")
     if not ckpt_path:
-        return None
+        return _implicit_checkpoint(Path(cfg.paths.output_dir))
     if ckpt_path == "last":
         path = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
         if not path.is_file():
@@ -32,16 +33,38 @@ def checkpoint_path(cfg: DictConfig) -> str | None:
     return str(ckpt_path)
 
 
+def _implicit_checkpoint(run_dir: Path) -> str | None:
+    """ckpt_path=null: a requeued SLURM job resumes; elsewhere an existing last.ckpt must be asked for explicitly."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    # a requeued job re-runs the same command: continue from Lightning's hpc_ckpt_<n>.ckpt or last.ckpt, the newer
+    if SLURMEnvironment.detect():
+        found = [p for p in (*run_dir.glob("hpc_ckpt_*.ckpt"), last) if p.is_file()]
+        return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
+    # Lightning would silently resume it (it does with an OnExceptionCheckpoint), skipping the checks below
+    if last.is_file():
+        raise DepthlabError(
+            f"{run_dir} already holds checkpoints/last.ckpt; pass ckpt_path=last to resume it, "
+            "or another hydra.run.dir to start over"
+        )
+    return None
+
+
+def _run_dir(ckpt_path: str) -> Path:
+    """The run directory of a checkpoint: <run>/checkpoints/*.ckpt, or <run>/hpc_ckpt_<n>.ckpt (SLURM requeue)."""
+    path = Path(ckpt_path).resolve()
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
 def continue_loggers(cfg: DictConfig, ckpt_path: str) -> None:
     """Point the W&B logger at the checkpoint's run id, and keep earlier CSV logs (Lightning would delete them)."""
-    run_dir = Path(ckpt_path).resolve().parent.parent
+    run_dir = _run_dir(ckpt_path)
     for node in (cfg.get("logger") or {}).values():
         if not node or "_target_" not in node:
             continue
         with open_dict(node):
             if node._target_ == WANDB_TARGET and not node.get("id"):
                 node.id = previous_run_id(run_dir)
-            elif node._target_ == CSV_TARGET and _has_metrics(Path(node.save_dir) / node.name / str(node.version)):
+            elif node._target_ in CSV_TARGETS and _has_metrics(Path(node.save_dir) / node.name / str(node.version)):
                 node.version = _next_version(Path(node.save_dir) / node.name)
 
 

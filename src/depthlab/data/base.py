@@ -26,8 +26,10 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, Dataset
 
+from depthlab.data.order import order_state, restore_order, train_sampler
 from depthlab.data.transforms import Augment, build_transform, check_eval_crop
 from depthlab.utils.errors import DepthlabError
 
@@ -119,6 +121,7 @@ class DepthDataModule(pl.LightningDataModule):
         self.relative = type(self).relative if relative is None else bool(relative)  # seam for relative losses
         self.eval_crop = check_eval_crop(eval_crop)  # named crop for metrics/protocol.py
         self._batch_augment: Callable[[dict], dict] | None = None
+        self._resume_order: dict[str, int] = {}  # a checkpoint's position in the train order, until used
 
     def build_dataset(self, split: str) -> Dataset:
         """Return the raw dataset of one split (samples with `image` in [0, 1] and `depth` in metres)."""
@@ -169,13 +172,30 @@ class DepthDataModule(pl.LightningDataModule):
         """A DataLoader over one split with this module's batch size and workers."""
         train = split == "train"
         dataset = self.dataset(split)
-        sampler = None if train else self._eval_sampler(dataset)
+        if train:
+            return self._train_loader(dataset, shuffle=True if shuffle is None else shuffle)
+        sampler = self._eval_sampler(dataset)
         return DataLoader(
             dataset,
-            batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=(train if shuffle is None else shuffle) if sampler is None else None,
+            batch_size=self.eval_batch_size,
+            shuffle=bool(shuffle) if sampler is None else None,
             sampler=sampler,
-            drop_last=train,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def _train_loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        """Seeded per-epoch order (data/order.py), started where a resumed checkpoint left its epoch."""
+        sampler = train_sampler(dataset, self.trainer, shuffle)
+        if self._resume_order:
+            restore_order(sampler, self._resume_order, self.batch_size)
+            self._resume_order = {}
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            drop_last=True,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
@@ -192,6 +212,15 @@ class DepthDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the fit is in its epoch's data order, so a resumed fit continues it."""
+        return {"train_order": order_state(self.trainer)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Held for the next train loader: Lightning restores the datamodule before it asks for one."""
+        if self.trainer is None or self.trainer.state.fn == TrainerFn.FITTING:  # not validate(ckpt_path=...)
+            self._resume_order = dict(state_dict.get("train_order") or {})
 
     def val_dataloader(self) -> DataLoader:
         return self.loader("val")

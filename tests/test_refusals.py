@@ -309,7 +309,7 @@ def test_full_output_disk(world, tmp_path, entry):
         ckpt = f"ckpt_path={world}/run/checkpoints/last.ckpt"
         argv = {
             "predict": [ckpt, f"input={world}/images/a.jpg", f"output={full}/out", f"hydra.run.dir={tmp_path}/r"],
-            "export": [ckpt, f"output={full}/out/m.onnx", "format=torchscript", f"hydra.run.dir={tmp_path}/r"],
+            "export": [ckpt, f"output={full}/out/m.pt", "format=torchscript", f"hydra.run.dir={tmp_path}/r"],
         }[entry]
         assert_refused(call(entry, argv), 2, ["No space left on device", "free some space"])
 

@@ -17,7 +17,7 @@ from hydra.core.override_parser.types import Override, OverrideType, ValueType
 from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from depthlab.cli.rundir import claim, is_leader
+from depthlab.cli.rundir import claim, is_leader, resuming
 from depthlab.utils.errors import DepthlabError, disk_error, one_line, original_message
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ def run(
     composed = check_overrides(config_name, sys.argv[1:])
     if lock and composed is not None and is_leader():
         run_dir = Path(composed.hydra.run.dir).absolute()
-        _claim(run_dir, results, resume_key, bool(resume_key and composed.get(resume_key)))
+        _claim(run_dir, results, resume_key, resuming(resume_key, composed))
         sys.argv = [a for a in sys.argv if not a.startswith("hydra.run.dir=")] + [f"hydra.run.dir={run_dir}"]
 
     @hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
@@ -139,8 +139,7 @@ def run(
         multirun = HydraConfig.get().mode == RunMode.MULTIRUN
         try:
             if lock and multirun and is_leader():
-                resuming = bool(resume_key and cfg.get(resume_key))
-                claim(cfg.paths.output_dir, results, resume_key, resuming, key="hydra.sweep.dir job")
+                claim(cfg.paths.output_dir, results, resume_key, resuming(resume_key, cfg), key="hydra.sweep.dir job")
             return task(cfg)
         except Exception as err:
             cause = user_error(err)

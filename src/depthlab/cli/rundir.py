@@ -6,7 +6,7 @@ import fcntl
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from depthlab.utils.errors import DepthlabError
 
@@ -18,6 +18,13 @@ _held: dict[Path, IO[str]] = {}  # lock files stay open as long as the process; 
 def is_leader() -> bool:
     """False in the extra processes of a distributed run (they share the leader's directory)."""
     return all(os.environ.get(name, "0") in ("", "0") for name in RANK_VARIABLES)
+
+
+def resuming(resume_key: str, cfg: Any) -> bool:
+    """The run continues its directory: `resume_key` is set, or SLURM re-runs a requeued job's own command."""
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+
+    return bool(resume_key) and (bool(cfg.get(resume_key)) or SLURMEnvironment.detect())
 
 
 def existing_results(run_dir: Path, patterns: Iterable[str]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import warnings
 from collections.abc import Iterator
@@ -33,7 +34,9 @@ def export_torchscript(runner: TorchRunner, path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit.trace's deprecation notice
         traced = torch.jit.trace(runner.module, example_inputs(runner.spec), check_trace=False)
-        torch.jit.save(traced, str(path), _extra_files={EXTRA_FILE: runner.spec.to_json()})
+        buffer = io.BytesIO()  # torch's C++ file writer aborts the process on a full disk; Python's write raises
+        torch.jit.save(traced, buffer, _extra_files={EXTRA_FILE: runner.spec.to_json()})
+    path.write_bytes(buffer.getvalue())
 
 
 @contextmanager

@@ -145,7 +145,7 @@ def test_bad_settings_raise_one_line(kwargs, needle):
 def test_empty_split_and_unknown_split_are_named():
     with pytest.raises(DepthlabError, match="the val split of data=synthetic is empty"):
         tiny_dm(num_val=0).dataset("val")
-    with pytest.raises(DepthlabError, match="unknown split 'dev'"):
+    with pytest.raises(DepthlabError, match="split='dev' is unknown"):
         tiny_dm().dataset("dev")
 
 

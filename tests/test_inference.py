@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,6 @@ from depthlab.inference import io
 from depthlab.inference.camera import Camera
 from depthlab.inference.exporters import export, max_abs_difference
 from depthlab.inference.geometry import (
-    fov_intrinsics,
     intrinsics_matrix,
     point_cloud,
     rescale_intrinsics,
@@ -24,6 +25,7 @@ from depthlab.inference.predictor import PredictOptions, network_size, predict
 from depthlab.inference.runners import OnnxRunner, TorchRunner, open_model
 from depthlab.inference.spec import ModelSpec
 from depthlab.inference.wrapper import wrap
+from depthlab.ops.camera import fov_intrinsics
 from depthlab.utils.errors import DepthlabError
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
@@ -71,7 +73,7 @@ def images(tmp_path):
 
 
 def test_fov_and_rescaled_intrinsics_match_their_definitions():
-    K = fov_intrinsics(48, 64, 90.0)
+    K = fov_intrinsics(48, 64, math.pi / 2).float()
     assert torch.allclose(K, intrinsics_matrix(32.0, 32.0, 31.5, 23.5))
     half = rescale_intrinsics(K, (48, 64), (24, 32))
     assert torch.allclose(half, intrinsics_matrix(16.0, 16.0, 15.5, 11.5))  # pixel centres map exactly
@@ -202,7 +204,8 @@ def test_dataset_intrinsics_are_the_renderers_and_unknown_datasets_fall_back(tmp
     assert 0.5 * 48 / np.tan(np.radians(65) / 2) <= K[0, 0] <= 0.5 * 48 / np.tan(np.radians(55) / 2)
     assert torch.allclose(camera(64, 96)[0, 0], 2 * K[0, 0])
     fallback = Camera("dataset", 90.0, {"data": {"_target_": "no.such.Module"}})
-    assert "FOV guess" in fallback.source and torch.allclose(fallback(10, 20), fov_intrinsics(10, 20, 90.0))
+    assert "FOV guess" in fallback.source
+    assert torch.allclose(fallback(10, 20), fov_intrinsics(10, 20, math.pi / 2).float())
     assert torch.allclose(Camera([5, 6, 7, 8], 60, None)(1, 1), intrinsics_matrix(5, 6, 7, 8))
     with pytest.raises(DepthlabError, match="intrinsics=.* is not understood"):
         Camera([1, 2], 60, None)

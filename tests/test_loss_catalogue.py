@@ -19,7 +19,7 @@ from depthlab.losses import (
     StructureGuidedRankingLoss,
     SurfaceNormalLoss,
 )
-from depthlab.metrics.whdr import sample_random_pairs, take
+from depthlab.ops.pairs import sample_random_pairs, take
 from depthlab.utils.errors import DepthlabError
 
 

@@ -136,7 +136,7 @@ def test_bad_input_gives_one_line_errors_and_writes_nothing(checkpoint, tmp_path
             [f"ckpt_path={checkpoint}", f"input={good}", f"output={out}", "resolution=[50,64]"],
             "multiples of 32",
         ),
-        ("export", [f"ckpt_path={checkpoint}", "format=tflite"], "format=tflite is not supported; use one of onnx"),
+        ("export", [f"ckpt_path={checkpoint}", "format=tflite"], "format='tflite' is unknown; use one of onnx"),
         ("export", ["ckpt_path=/nope/best.ckpt"], "/nope/best.ckpt does not exist"),
     ]
     for script, argv, needle in cases:

@@ -16,10 +16,12 @@ from torch import nn
 
 from depthlab.cli.app import CONF_DIR
 from depthlab.metrics import DepthMetrics, per_image_metrics
-from depthlab.metrics.protocol import EvalProtocol, crop_box
-from depthlab.metrics.whdr import ordinal_labels, sample_random_pairs, take, whdr
+from depthlab.metrics.crops import crop_box
+from depthlab.metrics.protocol import EvalProtocol
+from depthlab.metrics.whdr import whdr
 from depthlab.models.module import DepthModule
 from depthlab.models.tta import flip_average
+from depthlab.ops.pairs import ordinal_labels, sample_random_pairs, take
 from depthlab.utils.errors import DepthlabError
 
 ERROR_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "silog", "mae", "delta1", "delta2", "delta3")
@@ -31,7 +33,7 @@ def test_crop_indices_are_the_published_ones() -> None:
     assert crop_box("garg", 375, 1242) == (153, 371, 44, 1197)
     assert crop_box("eigen_kitti", 375, 1242) == (124, 342, 44, 1197)
     assert crop_box("eigen_nyu", 240, 320) == (22, 235, 20, 300)  # same fractions on a half-size frame
-    with pytest.raises(DepthlabError, match="protocol.crop"):
+    with pytest.raises(DepthlabError, match="crop='nyu' is unknown; use one of eigen_nyu"):
         crop_box("nyu", 480, 640)
 
 

@@ -276,10 +276,10 @@ def test_corrupt_file_size_mismatch_and_empty_split_are_named(tmp_path):
 
 def test_bad_settings_are_one_line_errors(tmp_path):
     for kwargs, needle in [
-        ({"format": "zip"}, "data.format=zip is unknown"),
+        ({"format": "zip"}, "data.format='zip' is unknown"),
         ({"height": 64}, "give both"),
         ({"val_fraction": 1.5}, "data.val_fraction=1.5"),
-        ({"eval_crop": "eigen"}, "data.eval_crop=eigen is unknown"),
+        ({"eval_crop": "eigen"}, "data.eval_crop='eigen' is unknown"),
         ({"augment": {"flip": 0.5}}, "data.augment.flip is unknown"),
     ]:
         with pytest.raises(DepthlabError, match=needle):

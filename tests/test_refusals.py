@@ -215,7 +215,7 @@ CASES = [
         "export-unknown-format",
         "export",
         ["ckpt_path={w}/run/checkpoints/last.ckpt", "format=coreml"],
-        ["format=coreml is not supported"],
+        ["format='coreml' is unknown"],
         2,
     ),
     (

@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from depthlab.cli.app import run
 from depthlab.inference.exporters import EXPORTERS, FORMATS, export, parity_shapes
 from depthlab.inference.runners import checkpoint_runner
+from depthlab.utils.choices import check_choice
 from depthlab.utils.errors import DepthlabError
 
 
@@ -16,10 +17,8 @@ def export_cli(cfg: DictConfig) -> dict[str, float | str]:
     """Export to a temporary file, check parity, then move it into place (a failed check leaves nothing behind)."""
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
         raise DepthlabError("ckpt_path is required: python export.py ckpt_path=<run>/checkpoints/last.ckpt format=onnx")
-    if cfg.format not in FORMATS:
-        raise DepthlabError(f"format={cfg.format} is not supported; use one of {', '.join(FORMATS)}")
-    if cfg.exporter not in EXPORTERS:
-        raise DepthlabError(f"exporter={cfg.exporter} is unknown; use one of {', '.join(EXPORTERS)}")
+    check_choice("format", cfg.format, FORMATS)
+    check_choice("exporter", cfg.exporter, EXPORTERS)
     path = Path(cfg.output) if cfg.output else Path(cfg.ckpt_path).with_suffix(FORMATS[cfg.format])
     if path.suffix != FORMATS[cfg.format]:
         raise DepthlabError(f"output={path} should end in {FORMATS[cfg.format]} for format={cfg.format}")

@@ -30,7 +30,9 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, Dataset
 
 from depthlab.data.order import order_state, restore_order, train_sampler
-from depthlab.data.transforms import Augment, build_transform, check_eval_crop
+from depthlab.data.transforms import Augment, build_transform
+from depthlab.metrics.crops import CROPS
+from depthlab.utils.choices import check_choice
 from depthlab.utils.errors import DepthlabError
 
 Sample = dict[str, Any]
@@ -119,7 +121,8 @@ class DepthDataModule(pl.LightningDataModule):
         self.augment = Augment.from_mapping(augment)  # train-split preset (conf/augment/*.yaml)
         self.gpu_aug = gpu_aug  # run the preset batch-wise on the accelerator (kornia) instead of in the workers
         self.relative = type(self).relative if relative is None else bool(relative)  # seam for relative losses
-        self.eval_crop = check_eval_crop(eval_crop)  # named crop for metrics/protocol.py
+        check_choice("data.eval_crop", eval_crop, CROPS, none=True)
+        self.eval_crop = eval_crop  # named crop for metrics/crops.py
         self._batch_augment: Callable[[dict], dict] | None = None
         self._resume_order: dict[str, int] = {}  # a checkpoint's position in the train order, until used
 
@@ -153,8 +156,7 @@ class DepthDataModule(pl.LightningDataModule):
 
     def dataset(self, split: str) -> Dataset:
         """The contract dataset of a split, built once."""
-        if split not in SPLITS:
-            raise DepthlabError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+        check_choice("split", split, SPLITS)
         if split not in self.datasets:
             raw = self.build_dataset(split)
             if len(raw) == 0:

@@ -8,7 +8,7 @@ import numpy as np
 
 from depthlab.data.files import FileDataModule, Record
 from depthlab.data.io import read_npy
-from depthlab.utils.errors import DepthlabError
+from depthlab.utils.choices import check_choice
 
 SCENES = {"indoors": ("indoors",), "outdoor": ("outdoor",), "all": ("indoors", "outdoor")}
 
@@ -25,8 +25,7 @@ class DIODEDataModule(FileDataModule):
 
     def __init__(self, scenes: str = "indoors", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if scenes not in SCENES:
-            raise DepthlabError(f"data.scenes={scenes} is unknown for diode; use indoors, outdoor or all")
+        check_choice("data.scenes", scenes, SCENES)
         self.scenes = scenes
 
     def split_pool(self) -> dict[str, list[Record]]:

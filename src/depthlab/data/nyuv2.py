@@ -11,6 +11,7 @@ import numpy as np
 from depthlab.data.base import Sample
 from depthlab.data.files import FileDataModule, Record
 from depthlab.data.io import decode_depth, read_gray, read_lines
+from depthlab.utils.choices import check_choice
 from depthlab.utils.errors import DepthlabError
 
 FORMATS = ("mat", "sync", "csv")
@@ -65,10 +66,8 @@ class NYUv2DataModule(FileDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if format not in FORMATS:
-            raise DepthlabError(f"data.format={format} is unknown for nyuv2; use mat, sync or csv")
-        if depth_type not in ("filled", "raw"):
-            raise DepthlabError(f"data.depth_type={depth_type}: use filled (in-painted) or raw (holes = 0)")
+        check_choice("data.format", format, FORMATS)
+        check_choice("data.depth_type", depth_type, ("filled", "raw"))  # in-painted, or raw with holes = 0
         self.format, self.depth_type = format, depth_type
         self.layout = LAYOUTS[format]
         self.mat = MatFile(self.root / mat_file)

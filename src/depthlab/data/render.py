@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from depthlab.ops.camera import fov_intrinsics
+
 FAR_CLIP = 10.0  # metres; anything farther (only possible through a window) gets depth inf
 _EPS = 1e-6  # minimum hit distance, rejects self-hits of offset shadow rays
 _BOX, _SPHERE, _CYLINDER = 0, 1, 2
@@ -513,12 +515,6 @@ def _shade_objects(p: _SceneParams, pts: np.ndarray, ids: np.ndarray) -> np.ndar
     return _radiance(p, albedo, lam, _visibility(p, pts, n, to_light, t_max, np.flatnonzero(lam > 0)))
 
 
-def _intrinsics(hfov: float, height: int, width: int) -> np.ndarray:
-    """Pinhole K with square pixels and the principal point at the image centre."""
-    f = 0.5 * width / np.tan(0.5 * hfov)
-    return np.array([[f, 0.0, (width - 1) / 2], [0.0, f, (height - 1) / 2], [0.0, 0.0, 1.0]])
-
-
 def _to_image(rgb: np.ndarray, noise: np.ndarray, height: int, width: int) -> np.ndarray:
     """(3, N) float64 rows -> noisy, clipped (H, W, 3) float32."""
     out = np.stack([c.astype(np.float32) for c in rgb], axis=-1).reshape(height, width, 3)
@@ -535,7 +531,7 @@ def _haze(p: _SceneParams, rgb: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 def _render(p: _SceneParams, height: int, width: int) -> RenderedScene:
     """Trace once; the room hits serve both the image and the object-free background (same noise too)."""
-    K = _intrinsics(p.hfov, height, width)
+    K = fov_intrinsics(height, width, p.hfov).numpy()
     d = _camera_rays(K, p.cam_rot, height, width)
     t_room, face = _trace_room(p, d)
     t_obj, obj_id = _trace_objects(p.objects, p.cam_pos, d)

@@ -23,7 +23,6 @@ from depthlab.utils.errors import DepthlabError
 
 Sample = dict[str, Any]
 TARGETS = {"depth": "mask", "valid": "mask", "background": "image"}
-CROP_NAMES = (None, "eigen_nyu", "garg", "eigen_kitti")
 
 
 @dataclass(frozen=True)
@@ -189,10 +188,3 @@ def build_transform(size: tuple[int, int] | None, augment: Mapping[str, Any] | A
     if size is None and not aug.active:
         return None
     return JointTransform(size, aug)
-
-
-def check_eval_crop(name: str | None) -> str | None:
-    """Validate the name of an evaluation crop (the crop masks themselves live in metrics/protocol.py)."""
-    if name not in CROP_NAMES:
-        raise DepthlabError(f"data.eval_crop={name} is unknown; use null, eigen_nyu, garg or eigen_kitti")
-    return name

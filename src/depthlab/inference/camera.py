@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +11,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import Tensor
 
-from depthlab.inference.geometry import fov_intrinsics, intrinsics_matrix, rescale_intrinsics
+from depthlab.inference.geometry import intrinsics_matrix, rescale_intrinsics
+from depthlab.ops.camera import fov_intrinsics
 from depthlab.utils.errors import DepthlabError
 
 DATASET_SAMPLES = 8
@@ -66,4 +68,4 @@ class Camera:
         if self.reference is not None:
             K, size = self.reference
             return rescale_intrinsics(K, size, (height, width))
-        return fov_intrinsics(height, width, self.fov_deg)
+        return fov_intrinsics(height, width, math.radians(self.fov_deg)).float()

@@ -16,6 +16,7 @@ from torch.export import Dim
 
 from depthlab.inference.runners import EXTRA_FILE, OnnxRunner, TorchRunner, torchscript_runner
 from depthlab.inference.spec import METADATA_KEY, ModelSpec
+from depthlab.utils.choices import check_choice
 from depthlab.utils.errors import DepthlabError
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -67,7 +68,7 @@ def export_onnx(runner: TorchRunner, path: Path, exporter: str = "dynamo", opset
             names = (*spec.inputs, *spec.outputs)
             kwargs["dynamic_axes"] = {name: {0: "batch", 2: "height", 3: "width"} for name in names}
         else:
-            raise DepthlabError(f"exporter={exporter} is unknown; use one of {', '.join(EXPORTERS)}")
+            check_choice("exporter", exporter, EXPORTERS)
         try:
             torch.onnx.export(
                 runner.module, example_inputs(spec), str(path), dynamo=exporter == "dynamo", verbose=False, **kwargs
@@ -113,4 +114,5 @@ def export(runner: TorchRunner, fmt: str, path: Path, exporter: str = "dynamo", 
     if fmt == "torchscript":
         export_torchscript(runner, path)
         return max_abs_difference(runner, torchscript_runner(path))
-    raise DepthlabError(f"format={fmt} is not supported; use one of {', '.join(FORMATS)}")
+    check_choice("format", fmt, FORMATS)
+    raise AssertionError(f"format {fmt} is listed in FORMATS but has no exporter")

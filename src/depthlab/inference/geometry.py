@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +14,6 @@ from torch import Tensor
 def intrinsics_matrix(fx: float, fy: float, cx: float, cy: float) -> Tensor:
     """Pinhole K [3, 3] (pixel centres at integer coordinates)."""
     return torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=torch.float32)
-
-
-def fov_intrinsics(height: int, width: int, hfov_deg: float) -> Tensor:
-    """A guess when nothing is known: square pixels, centred principal point, the given horizontal FOV."""
-    focal = 0.5 * width / math.tan(math.radians(hfov_deg) / 2)
-    return intrinsics_matrix(focal, focal, (width - 1) / 2, (height - 1) / 2)
 
 
 def rescale_intrinsics(K: Tensor, size: tuple[int, int], new_size: tuple[int, int]) -> Tensor:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from depthlab.losses.scale_invariant import METHODS, SPACES, check_choice, ssi_residual
+from depthlab.losses.scale_invariant import METHODS, SPACES, ssi_residual
 from depthlab.losses.terms import _neighbour_pairs, _unpack, masked_gradient_l1
-from depthlab.metrics.functional import masked_mean
+from depthlab.ops.masked import masked_mean
+from depthlab.utils.choices import check_choice
 
 
 class GradientMatchingLoss(nn.Module):

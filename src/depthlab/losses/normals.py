@@ -10,15 +10,9 @@ from kornia.geometry.depth import depth_to_normals
 from torch import Tensor, nn
 
 from depthlab.losses.terms import _unpack
-from depthlab.metrics.functional import masked_mean
+from depthlab.ops.camera import fov_intrinsics
+from depthlab.ops.masked import masked_mean
 from depthlab.utils.errors import DepthlabError
-
-
-def pinhole_intrinsics(height: int, width: int, hfov_deg: float, batch: int, like: Tensor) -> Tensor:
-    """[B, 3, 3] K of a centred pinhole camera with the given horizontal field of view."""
-    f = (width / 2) / math.tan(math.radians(hfov_deg) / 2)
-    k = torch.tensor([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]], dtype=like.dtype)
-    return k.to(like.device).expand(batch, 3, 3)
 
 
 def erode(valid: Tensor) -> Tensor:
@@ -48,7 +42,8 @@ class SurfaceNormalLoss(nn.Module):
                 "loss term SurfaceNormalLoss needs batch['intrinsics']; this dataset has none, so set "
                 "hfov_deg on the term (e.g. loss.terms.normal.hfov_deg=60)"
             )
-        return pinhole_intrinsics(*pred.shape[-2:], self.hfov_deg, pred.shape[0], pred)
+        K = fov_intrinsics(*pred.shape[-2:], math.radians(self.hfov_deg))
+        return K.to(pred).expand(pred.shape[0], 3, 3)
 
     def forward(self, outputs: dict, batch: dict) -> Tensor:
         pred, target, valid = _unpack(outputs, batch)

@@ -7,10 +7,10 @@ import torch.nn.functional as F
 from kornia.filters import spatial_gradient
 from torch import Tensor, nn
 
-from depthlab.losses.scale_invariant import check_choice
 from depthlab.losses.terms import _unpack
-from depthlab.metrics.functional import masked_mean
-from depthlab.metrics.whdr import ordinal_labels, sample_random_pairs, take
+from depthlab.ops.masked import masked_mean
+from depthlab.ops.pairs import ordinal_labels, sample_random_pairs, take
+from depthlab.utils.choices import check_choice
 
 MODES = ("logistic", "hinge")
 

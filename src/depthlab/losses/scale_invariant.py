@@ -6,8 +6,9 @@ import torch
 from torch import Tensor, nn
 
 from depthlab.losses.terms import _unpack
-from depthlab.metrics.align import lstsq_scale_shift, median_mad_normalize, to_disparity
-from depthlab.metrics.functional import PRED_EPS, masked_mean
+from depthlab.ops.align import lstsq_scale_shift, median_mad_normalize, to_disparity
+from depthlab.ops.masked import PRED_EPS, masked_mean
+from depthlab.utils.choices import check_choice
 
 METHODS = ("median", "lstsq")
 SPACES = ("depth", "disparity")
@@ -40,12 +41,6 @@ class SILogLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"lambd={self.lambd}, scale={self.scale}, unbiased={self.unbiased}"
-
-
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    """A ValueError naming the allowed values (Hydra reports it with the config path)."""
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is unknown; use one of {', '.join(choices)}")
 
 
 def ssi_residual(

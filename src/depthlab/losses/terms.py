@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from depthlab.metrics.functional import masked_mean, masked_ssim_map
+from depthlab.ops.masked import masked_mean, masked_ssim_map
 
 
 def _unpack(outputs: dict, batch: dict) -> tuple[Tensor, Tensor, Tensor]:

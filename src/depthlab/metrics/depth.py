@@ -6,8 +6,10 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from depthlab.metrics.functional import DEPTH_METRIC_KEYS, HIGHER_IS_BETTER, SUM_KEYS, metrics_from_sums, pixel_sums
+from depthlab.metrics import direction
+from depthlab.metrics.functional import DEPTH_METRIC_KEYS, SUM_KEYS, metrics_from_sums, pixel_sums
 from depthlab.metrics.whdr import whdr_counts
+from depthlab.utils.choices import check_choice
 
 AVERAGES = ("per_image", "per_pixel")
 
@@ -24,8 +26,8 @@ class DepthMetrics(Metric):
 
     full_state_update = False
     is_differentiable = False
-    higher_is_better = None  # mixed directions: see HIGHER_IS_BETTER per key
-    higher_is_better_per_key = HIGHER_IS_BETTER | {"whdr": False}
+    higher_is_better = None  # mixed directions: see higher_is_better_per_key
+    higher_is_better_per_key = {k: direction.higher_is_better(k) for k in (*DEPTH_METRIC_KEYS, "whdr")}
     sums: Tensor
     counts: Tensor
     pooled: Tensor
@@ -42,8 +44,7 @@ class DepthMetrics(Metric):
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)
-        if average not in AVERAGES:
-            raise ValueError(f"DepthMetrics average={average!r} is unknown; use one of {', '.join(AVERAGES)}")
+        check_choice("metrics.average", average, AVERAGES)
         self.min_valid, self.ssim_range, self.average = min_valid, ssim_range, average
         self.whdr, self.whdr_pairs, self.whdr_sigma, self.whdr_seed = whdr, whdr_pairs, whdr_sigma, whdr_seed
         self.keys: tuple[str, ...] = DEPTH_METRIC_KEYS + (("whdr",) if whdr else ())

@@ -5,9 +5,14 @@ from __future__ import annotations
 MAXIMIZED = ("delta1", "delta2", "delta3", "ssim", "iou", "dice")
 
 
+def higher_is_better(name: str) -> bool:
+    """True for accuracies and overlaps (delta*, ssim, iou, dice), False for errors and losses; `val/` ignored."""
+    return str(name).rsplit("/", 1)[-1] in MAXIMIZED
+
+
 def metric_direction(name: str) -> str:
-    """`maximize` for accuracies and overlaps (delta*, ssim, iou, dice), `minimize` for errors and losses."""
-    return "maximize" if str(name).rsplit("/", 1)[-1] in MAXIMIZED else "minimize"
+    """The same direction in Optuna's words (`maximize` / `minimize`), for sweeps and leaderboards."""
+    return "maximize" if higher_is_better(name) else "minimize"
 
 
 def metric_mode(name: str) -> str:

@@ -10,54 +10,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from depthlab.metrics.align import align_lstsq, align_lstsq_disparity, align_median
+from depthlab.metrics.crops import CROPS, crop_mask
+from depthlab.metrics.depth import AVERAGES
+from depthlab.ops.align import align_lstsq, align_lstsq_disparity, align_median
+from depthlab.utils.choices import check_choice
 from depthlab.utils.errors import DepthlabError
 
-CROPS = ("eigen_nyu", "garg", "eigen_kitti")
 ALIGNMENTS = ("none", "median", "lstsq", "lstsq_disparity")
 PRED_SPACES = ("depth", "disparity")
-AVERAGES = ("per_image", "per_pixel")
-NYU_SIZE = (480, 640)
-NYU_EIGEN_BOX = (45, 471, 41, 601)  # rows 45:471, cols 41:601 of the 480x640 NYU frame
-# (top, bottom, left, right) as fractions of (H, H, W, W): Garg et al. 2016 and Eigen et al. 2014 on KITTI
-KITTI_FRACTIONS = {
-    "garg": (0.40810811, 0.99189189, 0.03594771, 0.96405229),
-    "eigen_kitti": (0.3324324, 0.91351351, 0.03594771, 0.96405229),
-}
-
-
-def crop_box(name: str, height: int, width: int) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) of a named evaluation crop, with the published indices.
-
-    KITTI crops are int(fraction * size) as in the reference evaluators; the NYU Eigen crop is fixed at 480x640
-    and scaled by the same fractions on other sizes.
-    """
-    if name == "eigen_nyu":
-        if (height, width) == NYU_SIZE:
-            return NYU_EIGEN_BOX
-        top, bottom, left, right = NYU_EIGEN_BOX
-        fractions = (top / 480, bottom / 480, left / 640, right / 640)
-    elif name in KITTI_FRACTIONS:
-        fractions = KITTI_FRACTIONS[name]
-    else:
-        raise DepthlabError(f"protocol.crop={name!r} is unknown; use null or one of {', '.join(CROPS)}")
-    t, b, left, r = fractions
-    return int(t * height), int(b * height), int(left * width), int(r * width)
-
-
-def crop_mask(name: str | None, height: int, width: int, device: torch.device | None = None) -> Tensor:
-    """Bool [H, W]: True inside the named crop (everywhere for None)."""
-    mask = torch.zeros(height, width, dtype=torch.bool, device=device)
-    if name is None:
-        return mask.fill_(True)
-    top, bottom, left, right = crop_box(name, height, width)
-    mask[top:bottom, left:right] = True
-    return mask
-
-
-def _check(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise DepthlabError(f"protocol.{name}={value!r} is unknown; use one of {', '.join(choices)}")
 
 
 class EvalProtocol:
@@ -93,12 +53,11 @@ class EvalProtocol:
     ) -> None:
         if not 0 <= min_depth < max_depth:
             raise DepthlabError(f"protocol.min_depth={min_depth} / protocol.max_depth={max_depth}: need 0 <= min < max")
-        if crop is not None:
-            crop_box(crop, *NYU_SIZE)
+        check_choice("protocol.crop", crop, CROPS, none=True)
         alignment = ("lstsq" if relative else "none") if alignment == "auto" else alignment
-        _check("alignment", alignment, ALIGNMENTS)
-        _check("pred_space", pred_space, PRED_SPACES)
-        _check("average", average, AVERAGES)
+        check_choice("protocol.alignment", alignment, ALIGNMENTS)
+        check_choice("protocol.pred_space", pred_space, PRED_SPACES)
+        check_choice("protocol.average", average, AVERAGES)
         self.min_depth, self.max_depth, self.crop = float(min_depth), float(max_depth), crop
         self.alignment, self.relative, self.pred_space = alignment, bool(relative), pred_space
         self.disparity_floor, self.clip, self.flip = float(disparity_floor), bool(clip), bool(flip)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from depthlab.utils.errors import DepthlabError
+from depthlab.utils.choices import check_choice
 
 HEADS = ("sigmoid", "softplus", "exp", "identity", "disparity", "relative")
 
@@ -21,8 +21,7 @@ class DepthActivation(nn.Module):
 
     def __init__(self, kind: str = "sigmoid", min_depth: float = 1e-3, max_depth: float = 10.0) -> None:
         super().__init__()
-        if kind not in HEADS:
-            raise DepthlabError(f"model.head={kind!r} is unknown; use one of {', '.join(HEADS)}")
+        check_choice("model.head", kind, HEADS)
         self.kind, self.min_depth, self.max_depth = kind, float(min_depth), float(max_depth)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from depthlab.utils.choices import check_choice
 from depthlab.utils.errors import DepthlabError, NonFiniteLossError
 
 POLICIES = ("stop", "skip")
@@ -15,8 +16,7 @@ class NonFiniteGuard:
     """Checks each training step; `stop` raises (exit code 3) before the bad update, `skip` drops the update."""
 
     def __init__(self, policy: str = "stop", max_skips: int = 10) -> None:
-        if policy not in POLICIES:
-            raise DepthlabError(f"nan_policy={policy!r} is unknown; use one of {', '.join(POLICIES)}")
+        check_choice("nan_policy", policy, POLICIES)
         if max_skips < 0:
             raise DepthlabError(f"nan_max_skips={max_skips} must be >= 0")
         self.policy, self.max_skips, self.skipped = policy, max_skips, 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from depthlab.metrics.direction import metric_direction
+from depthlab.metrics.direction import higher_is_better
 from depthlab.report.collect import Job
 
 COLUMNS = ("val/rmse", "val/abs_rel", "val/delta1", "val/iou", "test/rmse", "test/abs_rel", "test/delta1", "test/iou")
@@ -40,7 +40,7 @@ def ranking_metric(jobs: Sequence[Job], metric: str | None) -> str:
 
 def rank(jobs: Sequence[Job], metric: str) -> list[Job]:
     """Finished jobs best first by `metric` (its direction from the name); failed or unscored jobs last."""
-    sign = -1.0 if metric_direction(metric) == "maximize" else 1.0
+    sign = -1.0 if higher_is_better(metric) else 1.0
 
     def key(job: Job) -> tuple[int, float]:
         value = job.metrics.get(metric)

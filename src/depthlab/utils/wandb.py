@@ -11,6 +11,7 @@ from typing import Any
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
+from depthlab.utils.choices import check_choice
 from depthlab.utils.errors import DepthlabError
 from depthlab.utils.net import reachable
 
@@ -36,8 +37,7 @@ def server_reachable(timeout: float = 2.0) -> bool:
 def resolve_mode(mode: str = "auto") -> str:
     """WANDB_MODE wins; `auto` means online when logged in and reachable, otherwise offline."""
     mode = os.environ.get("WANDB_MODE", mode)
-    if mode not in MODES:
-        raise DepthlabError(f"logger.wandb.mode={mode!r} is unknown; use one of {', '.join(MODES)}")
+    check_choice("logger.wandb.mode", mode, MODES)
     if mode == "auto":
         mode = "online" if has_credentials() and server_reachable() else "offline"
     return mode

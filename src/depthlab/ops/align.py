@@ -5,17 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from depthlab.ops.masked import masked_median
+
 _DIMS = (1, 2, 3)
-
-
-def masked_median(x: Tensor, valid: Tensor) -> Tensor:
-    """Median of each image's valid pixels (np.median: mean of the two middle values), [B, 1, 1, 1]; 0 if none.
-
-    torch's nanmedian returns the lower middle value; minus that of -x is the upper one.
-    """
-    flat = torch.where(valid, x, torch.full_like(x, torch.nan)).flatten(1)
-    median = (flat.nanmedian(dim=1).values - (-flat).nanmedian(dim=1).values) / 2
-    return torch.nan_to_num(median, nan=0.0).view(-1, 1, 1, 1)
 
 
 def median_mad_normalize(x: Tensor, valid: Tensor, eps: float = 1e-6) -> Tensor:

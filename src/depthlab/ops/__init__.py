@@ -1,0 +1,1 @@
+"""Tensor operations shared by losses, metrics, data and inference: masked reductions, alignment, pairs, cameras."""

@@ -79,7 +79,9 @@ def test_k_from_a_field_of_view_is_the_same_for_renderer_loss_and_predict():
     assert loss_K.shape == (2, 3, 3) and torch.equal(loss_K[1], K.float())
     assert torch.equal(Camera("fov", hfov_deg, None)(height, width), K.float())
     hfov = render._sample_params(3).hfov
-    assert np.array_equal(render.render_scene(3, height, width).intrinsics, fov_intrinsics(height, width, hfov).float().numpy())
+    assert np.array_equal(
+        render.render_scene(3, height, width).intrinsics, fov_intrinsics(height, width, hfov).float().numpy()
+    )
 
 
 def test_crop_and_average_names_come_from_one_list():
@@ -111,3 +113,31 @@ def test_losses_do_not_import_metrics_and_option_errors_use_one_check():
         assert not any(m.startswith("depthlab.metrics") for m in _imported_modules(path)), path.name
     copies = [p.name for p in SRC.rglob("*.py") if "is unknown; use one of" in p.read_text() and p.stem != "choices"]
     assert copies == []
+
+
+EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_loads_a_batch_with_fixture_data(experiment: str, tmp_path: Path, monkeypatch):
+    """The README's `-m 'experiment=glob(*)' debug=fdr paths.data_dir=fixture` smoke test reaches real batches."""
+    monkeypatch.chdir(tmp_path)  # `fixture/<name>` must not exist for the sentinel to apply
+    cfg = compose_train(f"experiment={experiment}", "paths.data_dir=fixture", "data.num_workers=0", "data.batch_size=2")
+    if "root" not in cfg.data:
+        assert cfg.data._target_.endswith("SyntheticDataModule")
+        return
+    datamodule = instantiate(cfg.data)
+    assert datamodule.root.name.startswith(f"depthlab-fixture-{datamodule.fixture_layout()}-")
+    datamodule.setup("fit")
+    batch = next(iter(datamodule.train_dataloader()))
+    assert batch["image"].shape[0] >= 1 and batch["valid"].any()
+
+
+def test_fixture_is_a_sentinel_only_while_no_such_directory_exists(tmp_path: Path, monkeypatch):
+    from depthlab.data.fixtures import is_fixture_root
+
+    monkeypatch.chdir(tmp_path)
+    assert is_fixture_root("fixture") and is_fixture_root("fixture/kitti")
+    assert not is_fixture_root("fixture/kitti/deeper") and not is_fixture_root("data/fixture")
+    (tmp_path / "fixture" / "kitti").mkdir(parents=True)
+    assert not is_fixture_root("fixture/kitti") and not is_fixture_root("fixture")

@@ -187,6 +187,13 @@ CASES = [
     ("size-not-divisible", "train", [*TRAIN, "data.height=100"], ["not divisible by 32", "data.height=96"], 2),
     ("unknown-head", "train", [*TRAIN, "model.head=relu"], ["model.head='relu' is unknown"], 2),
     (
+        "fewer-samples-than-a-batch",
+        "train",
+        [*TRAIN, "data.num_train=3"],
+        ["has 3 samples per process, fewer than data.batch_size=4"],
+        2,
+    ),
+    (
         "negative-loss-weight",
         "train",
         [*TRAIN, "loss=ssim_l1_edge", "loss.weights.ssim=-1"],

@@ -190,6 +190,11 @@ class DepthDataModule(pl.LightningDataModule):
     def _train_loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         """Seeded per-epoch order (data/order.py), started where a resumed checkpoint left its epoch."""
         sampler = train_sampler(dataset, self.trainer, shuffle)
+        if len(sampler) < self.batch_size:  # drop_last would silently leave an epoch without a single step
+            raise DepthlabError(
+                f"the train split of data={self.name} has {len(sampler)} samples per process, fewer than "
+                f"data.batch_size={self.batch_size}; lower data.batch_size or add data"
+            )
         if self._resume_order:
             restore_order(sampler, self._resume_order, self.batch_size)
             self._resume_order = {}

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
+from depthlab.data import fixtures
 from depthlab.data.base import SPLITS, DepthDataModule, Sample
 from depthlab.data.io import check_same_size, read_rgb
 from depthlab.utils.errors import DepthlabError
@@ -110,7 +111,9 @@ class FileDataModule(DepthDataModule):
                 raise DepthlabError(f"data.{key}={value} must be in [0, 1)")
         if intrinsics is not None and len(intrinsics) != 4:
             raise DepthlabError(f"data.intrinsics={list(intrinsics)} must be [fx, fy, cx, cy] in pixels (or null)")
-        self.root = Path(root).expanduser()
+        # data.root=fixture: a generated copy of this dataset's exact layout, for smoke tests without a download
+        self.root = fixtures.materialize(self.fixture_layout()) if fixtures.is_fixture_root(root) else Path(root)
+        self.root = self.root.expanduser()
         self.size = None if height is None else (int(height), int(width))
         self.val_fraction, self.test_fraction, self.split_seed = val_fraction, test_fraction, split_seed
         self.intrinsics = tuple(intrinsics) if intrinsics is not None else self.default_intrinsics
@@ -121,6 +124,10 @@ class FileDataModule(DepthDataModule):
 
     def input_size(self) -> tuple[int, int] | None:
         return self.size
+
+    def fixture_layout(self) -> str:
+        """The depthlab.data.fixtures writer of this dataset's on-disk layout (data.root=fixture)."""
+        return self.name
 
     def check_root(self) -> None:
         """Name the expected layout and where to get the data when the root is missing."""

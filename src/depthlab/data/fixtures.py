@@ -6,6 +6,10 @@ wrote, so a loader can be checked against the encoding rather than against itsel
 
 from __future__ import annotations
 
+import atexit
+import logging
+import shutil
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -13,7 +17,9 @@ import numpy as np
 
 from depthlab.data.io import write_pfm
 
+log = logging.getLogger(__name__)
 Truth = dict[str, np.ndarray]
+FIXTURE = "fixture"  # data.root=fixture, or paths.data_dir=fixture for every dataset at once
 NYU_FOCAL = 518.8579
 
 
@@ -239,3 +245,21 @@ WRITERS = {
     "modest": write_modest,
     "folder": write_folder,
 }
+
+
+FULL_FRAME = {"kitti": {"height": 375, "width": 1242}}  # the default KB crop needs a whole KITTI frame
+
+
+def is_fixture_root(root: str | Path) -> bool:
+    """`fixture` or `fixture/<name>` (paths.data_dir=fixture) that is not an existing directory."""
+    path = Path(root)
+    return path.parts[:1] == (FIXTURE,) and len(path.parts) <= 2 and not path.exists()
+
+
+def materialize(layout: str) -> Path:
+    """Write the tiny fixture of `layout` (a WRITERS key) to a fresh temporary directory, removed at exit."""
+    root = Path(tempfile.mkdtemp(prefix=f"depthlab-fixture-{layout}-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    WRITERS[layout](root, **FULL_FRAME.get(layout, {}))
+    log.info(f"data.root=fixture: wrote the tiny {layout} fixture layout to {root} (a smoke test, not a benchmark)")
+    return root

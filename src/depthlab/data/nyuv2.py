@@ -65,15 +65,18 @@ class NYUv2DataModule(FileDataModule):
         test_csv: str = "data/nyu2_test.csv",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
         check_choice("data.format", format, FORMATS)
         check_choice("data.depth_type", depth_type, ("filled", "raw"))  # in-painted, or raw with holes = 0
-        self.format, self.depth_type = format, depth_type
+        self.format, self.depth_type = format, depth_type  # before the root: the fixture layout follows the format
+        super().__init__(**kwargs)
         self.layout = LAYOUTS[format]
         self.mat = MatFile(self.root / mat_file)
         self.splits_file = self.root / splits_file
         self.lists = {"train": train_list, "val": val_list, "test": test_list}
         self.csvs = {"train": train_csv, "test": test_csv}
+
+    def fixture_layout(self) -> str:
+        return {"sync": "nyuv2", "mat": "nyuv2_mat", "csv": "nyuv2_csv"}[self.format]
 
     def split_pool(self) -> dict[str, list[Record]]:
         return {"mat": self._mat_pool, "sync": self._sync_pool, "csv": self._csv_pool}[self.format]()

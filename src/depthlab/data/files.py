@@ -17,7 +17,8 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from depthlab.data.base import SPLITS, DepthDataModule, Sample
-from depthlab.data.io import check_same_size, read_rgb
+from depthlab.data.io import check_same_size
+from depthlab.data.pixels import read_rgb
 from depthlab.utils.errors import DepthlabError
 
 

@@ -11,6 +11,7 @@ from PIL import Image
 from plyfile import PlyData
 from torch import nn
 
+from depthlab.data.pixels import read_rgb
 from depthlab.inference import io
 from depthlab.inference.camera import Camera
 from depthlab.inference.exporters import export, max_abs_difference
@@ -131,7 +132,7 @@ def test_corrupt_image_is_named(tmp_path):
     with pytest.raises(DepthlabError, match="bad.png is not a readable image"):
         io.image_size(bad)
     with pytest.raises(DepthlabError, match="bad.png is not a readable image"):
-        io.read_rgb(bad)
+        read_rgb(bad)
 
 
 def test_network_size_rules():

@@ -29,8 +29,10 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, Dataset
 
+from depthlab.data.augment_table import Augment
 from depthlab.data.order import order_state, restore_order, train_sampler
-from depthlab.data.transforms import Augment, build_transform
+from depthlab.data.pixels import denormalize, normalize, to_chw
+from depthlab.data.transforms import build_transform
 from depthlab.metrics.crops import CROPS
 from depthlab.utils.choices import check_choice
 from depthlab.utils.errors import DepthlabError
@@ -53,19 +55,12 @@ def finalize_sample(raw: Sample, min_depth: float, max_depth: float, mean: torch
     sample["valid"] = valid
     for key in ("image", "background"):
         if key in raw:
-            sample[key] = (_chw(raw[key]) - mean) / std
+            sample[key] = normalize(to_chw(raw[key]), mean, std)
     if "mask" in raw:
         sample["mask"] = torch.as_tensor(np.asarray(raw["mask"]), dtype=torch.float32).reshape(valid.shape)
     if "intrinsics" in raw:
         sample["intrinsics"] = torch.as_tensor(np.asarray(raw["intrinsics"]), dtype=torch.float32)
     return sample
-
-
-def _chw(image: Any) -> torch.Tensor:
-    """Accept HWC NumPy or CHW tensors in [0, 1] and return float32 CHW."""
-    if isinstance(image, torch.Tensor):
-        return image.float()
-    return torch.from_numpy(np.ascontiguousarray(np.asarray(image, dtype=np.float32).transpose(2, 0, 1)))
 
 
 class ContractDataset(Dataset):
@@ -241,4 +236,4 @@ class DepthDataModule(pl.LightningDataModule):
 
     def denormalize(self, image: torch.Tensor) -> torch.Tensor:
         """Undo the normalisation of a [B, 3, H, W] batch for display."""
-        return (image * self.std.to(image) + self.mean.to(image)).clamp(0, 1)
+        return denormalize(image, self.mean.to(image), self.std.to(image)).clamp(0, 1)

@@ -18,7 +18,8 @@ from torch.utils.data import Dataset
 
 from depthlab.data import fixtures
 from depthlab.data.base import SPLITS, DepthDataModule, Sample
-from depthlab.data.io import check_same_size, read_rgb
+from depthlab.data.io import check_same_size
+from depthlab.data.pixels import read_rgb
 from depthlab.utils.errors import DepthlabError
 
 

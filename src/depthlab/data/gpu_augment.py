@@ -1,7 +1,9 @@
-"""Batch augmentation on the accelerator with kornia (`data.gpu_aug=true`): the same preset as the CPU path.
+"""Batch augmentation on the accelerator with kornia (`data.gpu_aug=true`): data/augment_table.py's preset.
 
-Geometry is drawn once per sample and applied to images (bilinear) and to depth / valid / mask stacked as one
-mask tensor (nearest, zero padding = invalid); photometric ops touch the de-normalised images only.
+The ops, probabilities and ranges are the same table the albumentations path translates. Geometry is drawn once
+per sample and applied to images (bilinear) and to depth / valid / mask stacked as one mask tensor (nearest, zero
+padding = invalid); photometric ops touch the de-normalised images only. One difference the libraries force:
+kornia zooms about the image centre, where the CPU path zooms then crops at a random offset (same zoom range).
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import kornia.augmentation as K
 import torch
 from torch import Tensor, nn
 
-from depthlab.data.transforms import Augment
+from depthlab.data.augment_table import Augment, Op, preset_ops
+from depthlab.data.pixels import denormalize, normalize
 
 Batch = dict
 
@@ -33,34 +36,29 @@ def transform_intrinsics(intrinsics: Tensor, matrix: Tensor) -> Tensor:
     return out
 
 
+KORNIA = {
+    "hflip": lambda op: K.RandomHorizontalFlip(p=op.p),
+    "zoom": lambda op: K.RandomAffine(degrees=0.0, scale=op.ranges["scale"], p=op.p),
+    "rotate": lambda op: K.RandomAffine(degrees=op.ranges["degrees"], p=op.p),
+    "jitter": lambda op: K.ColorJitter(**op.ranges, p=op.p),
+    "blur": lambda op: K.RandomGaussianBlur((op.ranges["kernel"][0],) * 2, op.ranges["sigma"], p=op.p),
+    "noise": lambda op: K.RandomGaussianNoise(std=op.ranges["std"][0], p=op.p),  # the table fixes one std
+}
+GEOMETRIC = ("hflip", "zoom", "rotate")
+
+
+def kornia_ops(ops: tuple[Op, ...]) -> tuple[list[nn.Module], list[nn.Module]]:
+    """(geometric, photometric) kornia augmentations of a preset table, in table order."""
+    geometric = [KORNIA[op.kind](op) for op in ops if op.kind in GEOMETRIC]
+    return geometric, [KORNIA[op.kind](op) for op in ops if op.kind not in GEOMETRIC]
+
+
 class BatchAugment(nn.Module):
     """kornia version of transforms.JointTransform's train ops for whole [B, C, H, W] batches."""
 
     def __init__(self, augment: Augment, mean: Tensor, std: Tensor) -> None:
         super().__init__()
-        geometric = []
-        if augment.hflip > 0:
-            geometric.append(K.RandomHorizontalFlip(p=augment.hflip))
-        if augment.scale is not None or augment.rotate > 0:
-            geometric.append(
-                K.RandomAffine(
-                    degrees=augment.rotate,
-                    scale=augment.scale,
-                    p=max(augment.rotate_p, float(augment.scale is not None)),
-                )
-            )
-        s = augment.strength
-        photometric = []
-        if augment.color_jitter > 0:
-            photometric.append(K.ColorJitter(0.2 * s, 0.2 * s, 0.2 * s, min(0.05 * s, 0.5), p=augment.color_jitter))
-        if augment.brightness_contrast > 0:
-            photometric.append(K.ColorJitter(brightness=0.2 * s, contrast=0.2 * s, p=augment.brightness_contrast))
-        if augment.hue_saturation > 0:
-            photometric.append(K.ColorJitter(saturation=0.2 * s, hue=min(0.03 * s, 0.5), p=augment.hue_saturation))
-        if augment.blur > 0:
-            photometric.append(K.RandomGaussianBlur((5, 5), (0.1, 1.5), p=augment.blur))
-        if augment.noise > 0:
-            photometric.append(K.RandomGaussianNoise(std=0.02 * s, p=augment.noise))
+        geometric, photometric = kornia_ops(preset_ops(augment))
         self.geometric = K.AugmentationSequential(*geometric, data_keys=["input", "mask"]) if geometric else None
         self.photometric = K.AugmentationSequential(*photometric) if photometric else None
         self.register_buffer("mean", mean.view(1, 3, 1, 1).clone(), persistent=False)
@@ -70,7 +68,7 @@ class BatchAugment(nn.Module):
     def forward(self, batch: Batch) -> Batch:
         batch = dict(batch)
         mean, std = self.mean.to(batch["image"]), self.std.to(batch["image"])
-        images = [(batch[k] * std + mean) for k in ("image", "background") if k in batch]
+        images = [denormalize(batch[k], mean, std) for k in ("image", "background") if k in batch]
         if self.geometric is not None:
             masks = [batch["depth"], batch["valid"].float()] + ([batch["mask"]] if "mask" in batch else [])
             warped, warped_masks = self.geometric(torch.cat(images, 1), torch.cat(masks, 1))
@@ -86,5 +84,5 @@ class BatchAugment(nn.Module):
             first = self.photometric(images[0])
             images = [first] + [self.photometric(x, params=self.photometric._params) for x in images[1:]]
         for key, image in zip(("image", "background"), images, strict=False):
-            batch[key] = (image.clamp(0, 1) - mean) / std
+            batch[key] = normalize(image.clamp(0, 1), mean, std)
         return batch

@@ -1,4 +1,6 @@
-"""Readers shared by the real datasets: RGB, depth decoders (16-bit PNG/PGM, 8-bit, .npy, .pfm, JPEG), split lists.
+"""Readers shared by the real datasets: depth decoders (16-bit PNG/PGM, 8-bit, .npy, .pfm, JPEG), split lists.
+
+RGB images are decoded by data/pixels.py, which predict shares.
 
 Every reader names the file it could not read, so a corrupt sample in a 50k-image dataset is found at once.
 """
@@ -21,29 +23,18 @@ RGB_SUFFIXES = (".png", ".jpg", ".jpeg")
 DEPTH_SUFFIXES = (".png", ".npy", ".pfm", ".pgm", ".tif", ".tiff", ".jpeg", ".jpg")
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
-    """An RGB image as float32 HWC in [0, 1] (grey and RGBA files become RGB)."""
-    array = _imread(path, cv2.IMREAD_UNCHANGED)
-    if array.ndim == 2:
-        array = cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
-    elif array.shape[2] == 4:
-        array = cv2.cvtColor(array, cv2.COLOR_BGRA2RGB)
-    else:
-        array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
-    return array.astype(np.float32) / float(np.iinfo(array.dtype).max)
-
-
 def read_gray(path: str | Path) -> np.ndarray:
     """A single-channel image (mask, 8/16-bit depth, PGM) with its stored integer dtype."""
-    array = _imread(path, cv2.IMREAD_UNCHANGED)
+    array = imread(path)
     return array[..., 0] if array.ndim == 3 else array
 
 
-def _imread(path: str | Path, flags: int) -> np.ndarray:
+def imread(path: str | Path) -> np.ndarray:
+    """A file's stored pixels (cv2 order, dtype and channels kept; EXIF ignored), failing with the file's name."""
     path = Path(path)
     if not path.is_file():
         raise DepthlabError(f"{path} does not exist; check data.root and the split file that lists it")
-    array = cv2.imread(str(path), flags)
+    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if array is None:
         raise DepthlabError(f"{path} is not a readable image (corrupt or truncated?); re-extract or remove it")
     return array

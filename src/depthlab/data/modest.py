@@ -14,7 +14,8 @@ import numpy as np
 
 from depthlab.data.base import Sample
 from depthlab.data.files import Record
-from depthlab.data.io import check_same_size, decode_depth, read_binary_mask, read_lines, read_rgb
+from depthlab.data.io import check_same_size, decode_depth, read_binary_mask, read_lines
+from depthlab.data.pixels import read_rgb
 from depthlab.data.relative import RelativeDataModule
 from depthlab.utils.errors import DepthlabError
 

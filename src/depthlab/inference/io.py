@@ -1,4 +1,4 @@
-"""Finding input images, reading them with one-line errors, and writing PNG / NPY outputs."""
+"""Finding input images, checking their headers, and writing PNG / NPY outputs (pixels: data/pixels.py)."""
 
 from __future__ import annotations
 
@@ -57,22 +57,6 @@ def image_size(path: Path) -> tuple[int, int]:
             f"input image {path} is not a readable image ({type(err).__name__}); fix or remove it"
         ) from None
     return height, width
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """RGB float32 HWC in [0, 1] (16-bit and palette images converted), failing with the file's name."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in ("I;16", "I;16B", "I", "F"):
-                array = np.asarray(image, dtype=np.float32)
-                array = np.repeat((array / max(float(array.max()), 1.0))[..., None], 3, axis=-1)
-                return array.astype(np.float32)
-            return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise DepthlabError(
-            f"input image {path} is not a readable image ({type(err).__name__}); fix or remove it"
-        ) from None
 
 
 def write_png(path: Path, array: np.ndarray) -> None:

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from depthlab.data.pixels import read_rgb, resize_rgb, to_chw
 from depthlab.inference import io
 from depthlab.inference.camera import Camera
 from depthlab.inference.geometry import normals_to_rgb, point_cloud, surface_normals, write_ply
@@ -108,19 +109,17 @@ def targets(item: Item, output: Path, spec: ModelSpec, options: PredictOptions) 
 
 
 def load_batch(items: list[Item], spec: ModelSpec) -> tuple[dict[str, Tensor], list[np.ndarray]]:
-    """Network inputs (RGB in [0, 1], resized to the network size) and the full-resolution RGB for colouring."""
-    rgbs = [io.read_rgb(item.path) for item in items]
-    batch = {"image": torch.stack([_resize_image(rgb, item.net_size) for rgb, item in zip(rgbs, items, strict=True)])}
+    """Network inputs (RGB in [0, 1], decoded and resized as the val transform does) and full-res RGB for colouring."""
+    rgbs = [read_rgb(item.path) for item in items]
+    batch = {"image": torch.stack([network_rgb(rgb, item.net_size) for rgb, item in zip(rgbs, items, strict=True)])}
     if "background" in spec.inputs:
-        batch["background"] = torch.stack([_resize_image(io.read_rgb(i.background), i.net_size) for i in items])
+        batch["background"] = torch.stack([network_rgb(read_rgb(i.background), i.net_size) for i in items])
     return batch, rgbs
 
 
-def _resize_image(rgb: np.ndarray, size: tuple[int, int]) -> Tensor:
-    image = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
-    if tuple(image.shape[-2:]) == size:
-        return image
-    return F.interpolate(image[None], size=size, mode="bilinear", align_corners=False, antialias=True)[0].clamp(0, 1)
+def network_rgb(rgb: np.ndarray, size: tuple[int, int]) -> Tensor:
+    """One image at the network size: the training resize, so a checkpoint sees the pixels it was validated on."""
+    return to_chw(resize_rgb(rgb, size))
 
 
 def _upsample(value: Tensor, size: tuple[int, int]) -> Tensor:

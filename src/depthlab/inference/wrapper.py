@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from depthlab.data.pixels import normalize
 from depthlab.inference.spec import ModelSpec
 
 
@@ -20,7 +21,7 @@ class InferenceNet(nn.Module):
         self.register_buffer("std", torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1))
 
     def forward(self, *images: Tensor) -> tuple[Tensor, ...]:
-        outputs = self.net(*[(x - self.mean) / self.std for x in images])
+        outputs = self.net(*[normalize(x, self.mean, self.std) for x in images])
         return tuple(outputs[name].float() for name in self.outputs)
 
 

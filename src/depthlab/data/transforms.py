@@ -22,7 +22,6 @@ import numpy as np
 
 from depthlab.data.augment_table import Augment, Op, preset_ops
 from depthlab.data.pixels import resize_rgb
-from depthlab.utils.errors import DepthlabError
 
 Sample = dict[str, Any]
 TARGETS = {"depth": "mask", "valid": "mask", "background": "image"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from conftest import REPO, TINY, cli_env
 
 pytestmark = pytest.mark.slow
 SOURCES = ("pyproject.toml", "README.md", "src", "conf", "experiments")
+# PYTHONPATH=src would let the sources (and their egg-info: "already installed") stand in for the installed wheel
+NO_SOURCES = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
 def build_wheel(tmp_path: Path) -> Path:
@@ -42,12 +45,13 @@ def install(wheel: Path, root: Path) -> Path:
     venv.create(root, with_pip=False, symlinks=True)
     python = root / "bin" / "python"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", "--python", python]
-    subprocess.run([*pip, "install", "--no-deps", "--no-index", wheel], check=True)
+    subprocess.run([*pip, "install", "--no-deps", "--no-index", wheel], check=True, env=NO_SOURCES)
     site = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True,
         capture_output=True,
         text=True,
+        env=NO_SOURCES,
     ).stdout.strip()
     ours = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
     (Path(site) / "dependencies.pth").write_text("".join(f"{path}\n" for path in sorted(ours)))

@@ -9,9 +9,9 @@ from conftest import TINY, assert_one_line_error, run_cli
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from depthlab.cli.app import CONF_DIR, user_error
+from depthlab.config_dir import CONF_DIR
 from depthlab.models.build import build_module
-from depthlab.utils.errors import DepthlabError
+from depthlab.utils.errors import DepthlabError, user_error
 
 REPO = Path(__file__).resolve().parents[1]
 BAD = [

@@ -9,7 +9,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from depthlab.cli.app import CONF_DIR
+from depthlab.config_dir import CONF_DIR
 from depthlab.data.base import finalize_sample
 from depthlab.data.gpu_augment import BatchAugment
 from depthlab.data.transforms import Augment, JointTransform, build_transform

@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
-from depthlab.cli.app import CONF_DIR
+from depthlab.config_dir import CONF_DIR
 from depthlab.data import fixtures
 from depthlab.data.check import CheckDataCallback, check_data
 from depthlab.data.folder import FolderDataModule
@@ -170,7 +170,7 @@ def test_train_prints_a_worker_error_as_its_one_line(tmp_path):
     assert snapshot(root) == before
 
 
-# C. python -m depthlab.data.check and debug=check_data
+# C. depthlab-check-data (python -m depthlab.cli.check_data) and debug=check_data
 
 
 def bad_folder(root: Path) -> list[str]:
@@ -195,7 +195,7 @@ def test_check_module_lists_every_bad_file_and_exits_2(tmp_path):
     cwd.mkdir()
     before = snapshot(root)
     result = subprocess.run(
-        [sys.executable, "-m", "depthlab.data.check", "data=folder", f"data.root={root}", "data.num_workers=1"],
+        [sys.executable, "-m", "depthlab.cli.check_data", "data=folder", f"data.root={root}", "data.num_workers=1"],
         cwd=cwd,
         env=cli_env(tmp_path),
         capture_output=True,

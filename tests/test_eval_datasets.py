@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from depthlab.cli import evaluate as evaluate_module
-from depthlab.cli.app import CONF_DIR
+from depthlab.config_dir import CONF_DIR
 from depthlab.models.build import build_module
 from depthlab.utils.errors import DepthlabError
 

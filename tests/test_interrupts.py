@@ -30,7 +30,7 @@ from submitit.slurm.slurm import _make_sbatch_string
 from depthlab.callbacks.checkpoint import FiniteModelCheckpoint
 from depthlab.callbacks.interrupt import SIGTERM_EXIT_CODE, InterruptCheckpoint
 from depthlab.cli import resume
-from depthlab.cli.app import CONF_DIR
+from depthlab.config_dir import CONF_DIR
 from depthlab.data import SyntheticDataModule
 from depthlab.utils.csv_logger import CSVLogger
 from depthlab.utils.errors import DepthlabError

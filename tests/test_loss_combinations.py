@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch import nn
 
-from depthlab.cli.app import CONF_DIR
+from depthlab.config_dir import CONF_DIR
 from depthlab.data.synthetic import SyntheticDataModule
 
 # bce_rmse and bce_dice_ssim (depth + mask) are issue 4's configs; they need outputs["mask_logits"]

@@ -60,3 +60,19 @@ def test_pretrained_weights_fail_fast_offline(monkeypatch, tmp_path):
         DepthlabError, match="encoder_weights=imagenet must be downloaded .* model.encoder_weights=null"
     ):
         SmpDepthNet("Unet", "resnet18", encoder_weights="imagenet")
+
+
+def test_unknown_architecture_lists_smps_registry():
+    with pytest.raises(DepthlabError, match=r"model.arch=Unetx is unknown; use one of Unet, .*DPT"):
+        SmpDepthNet("Unetx", "resnet18")
+
+
+def test_unknown_pretrained_weights_name_the_available_ones():
+    with pytest.raises(DepthlabError, match=r"encoder_weights=foo does not exist for resnet18; use one of imagenet"):
+        SmpDepthNet("Unet", "resnet18", encoder_weights="foo")
+
+
+def test_an_arch_kwarg_smp_refuses_is_one_line():
+    with pytest.raises(DepthlabError, match=r"smp cannot build model.arch=DeepLabV3 .*output stride") as info:
+        SmpDepthNet("DeepLabV3", "resnet18", arch_kwargs={"encoder_output_stride": 4})
+    assert "\n" not in str(info.value)

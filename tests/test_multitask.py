@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from PIL import Image
 
-from depthlab.cli.app import CONF_DIR
+from depthlab.config_dir import CONF_DIR
 from depthlab.losses.mask import BCEMaskLoss, DiceMaskLoss
 from depthlab.metrics.mask import MaskMetrics
 from depthlab.models.build import build_module

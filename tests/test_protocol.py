@@ -14,7 +14,7 @@ from PIL import Image
 from reference import manifest_rows, np_metrics
 from torch import nn
 
-from depthlab.cli.app import CONF_DIR
+from depthlab.config_dir import CONF_DIR
 from depthlab.metrics import DepthMetrics, per_image_metrics
 from depthlab.metrics.crops import crop_box
 from depthlab.metrics.protocol import EvalProtocol

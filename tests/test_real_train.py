@@ -8,8 +8,8 @@ import pytest
 from conftest import REPO
 from hydra import compose, initialize_config_dir
 
-from depthlab.cli.app import CONF_DIR
 from depthlab.cli.train import train
+from depthlab.config_dir import CONF_DIR
 from depthlab.data import fixtures
 
 pytestmark = pytest.mark.slow

@@ -14,8 +14,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from depthlab.cli import resume
-from depthlab.cli.app import CONF_DIR
 from depthlab.cli.report import main as report_main
+from depthlab.config_dir import CONF_DIR
 from depthlab.metrics.direction import metric_direction
 from depthlab.report import collect_jobs, write_report
 from depthlab.utils.errors import DepthlabError

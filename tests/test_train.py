@@ -12,7 +12,7 @@ from conftest import REPO, TINY, read_metrics, run_cli
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from depthlab.cli.app import CONF_DIR
+from depthlab.config_dir import CONF_DIR
 from depthlab.models.build import build_module
 from depthlab.utils.wandb import read_offline_history
 

@@ -16,7 +16,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from depthlab.cli.app import CONF_DIR
+from depthlab.config_dir import CONF_DIR
 from depthlab.data import fixtures
 
 # (config, fixture writer, writer kwargs at native size, extra overrides)

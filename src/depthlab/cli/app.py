@@ -18,16 +18,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from depthlab.cli.rundir import claim, is_leader, resuming
-from depthlab.utils.errors import DepthlabError, disk_error, one_line, original_message
+from depthlab.config_dir import CONF_DIR
+from depthlab.utils.errors import DepthlabError, disk_error, fail, one_line, original_message, user_error
 
 log = logging.getLogger(__name__)
-CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
-
-
-def fail(message: str, code: int = 2) -> None:
-    """Print one line naming the problem and its fix to stderr, then exit non-zero."""
-    print(f"depthlab: error: {one_line(message)}", file=sys.stderr)
-    sys.exit(code)
 
 
 def _is_multirun(argv: list[str]) -> bool:
@@ -103,17 +97,6 @@ def check_types(base: DictConfig, overrides: list[Override]) -> None:
                 f"{override.input_line}: {override.key_or_group} takes {TYPE_NAMES[expected]} "
                 f"(default {default}), not {value!r}"
             )
-
-
-def user_error(err: BaseException | None) -> DepthlabError | None:
-    """The DepthlabError behind an exception (Hydra wraps errors raised while instantiating)."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, DepthlabError):
-            return err
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
-    return None
 
 
 def run(

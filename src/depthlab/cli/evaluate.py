@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from depthlab.callbacks.progress import progress_bar
-from depthlab.cli.app import CONF_DIR, run
+from depthlab.cli.app import run
 from depthlab.cli.common import format_value, report, scalar_metrics, write_metrics
+from depthlab.config_dir import CONF_DIR
 from depthlab.metrics import DEPTH_METRIC_KEYS
 from depthlab.models.checkpoint import module_from_checkpoint
 from depthlab.models.module import DepthModule

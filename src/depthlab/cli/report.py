@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from depthlab.cli.app import fail
 from depthlab.report import write_report
-from depthlab.utils.errors import DepthlabError
+from depthlab.utils.errors import DepthlabError, fail
 
 
 def main(argv: list[str] | None = None) -> int:

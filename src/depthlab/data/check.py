@@ -1,13 +1,12 @@
-"""`python -m depthlab.data.check data=<name> data.root=<dir>`: decode every file of every split, list the bad ones.
+"""Decode every file of every split and list the bad ones (`depthlab-check-data`, `train.py debug=check_data`).
 
 Takes the train config (every data config and `data.*` override works), reads each raw sample of train / val /
-test (RGB, depth, valid and mask files; no transforms), prints one line per bad file and a summary, and exits 2
-when any file is bad. `python train.py debug=check_data ...` runs the same check before training.
+test (RGB, depth, valid and mask files; no transforms), prints one line per bad file and a summary, and raises a
+one-line DepthlabError (exit 2 from the entry points) when any file is bad.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset
 
-from depthlab.cli.app import fail, run, user_error
 from depthlab.data.base import SPLITS
 from depthlab.data.files import FileDataModule, Record
 from depthlab.data.io import read_depth_array
-from depthlab.utils.errors import DepthlabError, original_message
-
-QUIET = ("hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=stdout")  # a check writes no run dir
+from depthlab.utils.errors import DepthlabError, fail, original_message, user_error
 
 
 def record_files(record: Record) -> list[Path]:
@@ -71,7 +67,7 @@ def check_files(datamodule: FileDataModule) -> tuple[int, list[str]]:
 
 
 def check_data(cfg: DictConfig) -> None:
-    """Print each bad file of `cfg.data` on stdout, then the summary (on stderr with exit 2 when any is bad)."""
+    """Print each bad file of `cfg.data` on stdout, then the summary (raised as the error when any is bad)."""
     datamodule = instantiate(cfg.data)
     if not isinstance(datamodule, FileDataModule):
         print(f"data={datamodule.name} has no files to check: its samples are generated")
@@ -81,7 +77,7 @@ def check_data(cfg: DictConfig) -> None:
         print(line, flush=True)
     summary = f"{files} files checked in {'/'.join(SPLITS)}, {len(bad)} bad"
     if bad:
-        fail(f"{summary} (listed above); re-extract or remove them, or drop them from the split lists")
+        raise DepthlabError(f"{summary} (listed above); re-extract or remove them, or drop them from the split lists")
     print(summary)
 
 
@@ -98,7 +94,5 @@ class CheckDataCallback(Callback):
             fail(original_message(str(cause)))
 
 
-if __name__ == "__main__":
-    given = {arg.split("=", 1)[0] for arg in sys.argv[1:]}
-    sys.argv += [override for override in QUIET if override.split("=", 1)[0] not in given]
-    run("train", check_data, lock=False)
+if __name__ == "__main__":  # the old command must not pass silently: a script relying on its exit code would
+    fail("python -m depthlab.data.check moved: run depthlab-check-data with the same arguments")

@@ -144,7 +144,7 @@ class DepthModule(pl.LightningModule):
             name = getattr(getattr(self.trainer, "datamodule", None), "name", "the dataset")
             raise DepthlabError(
                 f"the {split} split of data={name} has no valid depth pixel, so every metric would be NaN; check "
-                "data.min_depth / data.max_depth, data.depth_scale and the depth files (python -m depthlab.data.check)"
+                "data.min_depth / data.max_depth, data.depth_scale and the depth files (depthlab-check-data)"
             )
         raise NonFiniteLossError(f"every {split} prediction was NaN / inf, so no metric could be scored; {FIXES}")
 

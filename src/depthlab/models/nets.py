@@ -14,25 +14,11 @@ from torch import nn
 
 from depthlab.models.base import DepthNet
 from depthlab.models.heads import DepthActivation
+from depthlab.models.smp_checks import check_buildable
 from depthlab.utils.errors import DepthlabError
 from depthlab.utils.net import reachable
 
 HUB_HOST = "huggingface.co"
-ARCHS = (
-    "Unet",
-    "UnetPlusPlus",
-    "FPN",
-    "DeepLabV3",
-    "DeepLabV3Plus",
-    "MAnet",
-    "Linknet",
-    "PSPNet",
-    "PAN",
-    "UPerNet",
-    "Segformer",
-    "DPT",
-)
-PYRAMID_ENCODERS = "resnet18, mobilenet_v2, efficientnet-b0, mit_b0, tu-convnext_atto, tu-resnet10t"
 
 
 def hub_reachable(timeout: float = 2.0) -> bool:
@@ -51,28 +37,11 @@ def _hub_offline():
         hf_constants.HF_HUB_OFFLINE = old
 
 
-def _combination_error(arch: str, encoder: str, err: Exception) -> DepthlabError | None:
-    """A one-line explanation of an architecture / encoder pair smp cannot build, naming what would work."""
-    text = str(err)
-    if arch.lower() == "dpt" and (not encoder.startswith("tu-") or isinstance(err, TypeError | ValueError)):
-        return DepthlabError(
-            f"model=dpt needs a timm vision-transformer encoder, not {encoder}: use e.g. "
-            "model.encoder=tu-vit_tiny_patch16_224 (or tu-vit_small_patch16_224, tu-deit_small_patch16_224)"
-        )
-    if "downsampling pattern" in text or "forward_intermediates" in text:
-        return DepthlabError(
-            f"model.encoder={encoder} is a plain transformer without a feature pyramid, which {arch} needs: "
-            f"use model=dpt for it, or a pyramid encoder with {arch} ({PYRAMID_ENCODERS})"
-        )
-    if "output stride" in text.lower() or "output_stride" in text:
-        return DepthlabError(f"model {arch}/{encoder}: {text.splitlines()[0][:200]}")
-    return None
-
-
 def create_smp(
     arch: str, encoder: str, encoder_weights: str | None, in_channels: int, classes: int, **arch_kwargs: Any
 ) -> nn.Module:
-    """Build an smp model, failing fast with one clear line on unknown names, bad pairs or unreachable weights."""
+    """An smp model: names and pairs checked first, unreachable weights fail fast, smp's refusals in one line."""
+    check_buildable(arch, encoder, encoder_weights)
     kwargs = dict(encoder_name=encoder, encoder_weights=encoder_weights, in_channels=in_channels, classes=classes)
     kwargs |= arch_kwargs
     try:
@@ -90,16 +59,9 @@ def create_smp(
             return smp.create_model(arch, **kwargs)
     except DepthlabError:
         raise
-    except KeyError as err:
-        if "architecture" in str(err):
-            raise DepthlabError(f"model.arch={arch} is unknown; use one of {', '.join(ARCHS)}") from None
-        raise DepthlabError(f"model {arch}/{encoder}: {str(err).strip(chr(34))[:300]}") from None
-    except RuntimeError as err:
-        if "Unknown model" in str(err) or "not found" in str(err).lower():
-            raise DepthlabError(f"model.encoder={encoder} is not a known smp or timm (tu-) encoder") from None
-        raise (_combination_error(arch, encoder, err) or err) from None
-    except (TypeError, ValueError, AssertionError) as err:
-        raise (_combination_error(arch, encoder, err) or err) from None
+    except (TypeError, ValueError, KeyError, AssertionError) as err:  # e.g. an arch_kwargs value smp refuses
+        first = (str(err).strip().strip(chr(34)).splitlines() or [type(err).__name__])[0][:300]
+        raise DepthlabError(f"smp cannot build model.arch={arch} with model.encoder={encoder}: {first}") from None
 
 
 class DepthMaskHeads(nn.Module):

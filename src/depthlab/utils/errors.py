@@ -2,6 +2,7 @@
 
 import errno
 import re
+import sys
 
 
 class DepthlabError(ValueError):
@@ -19,6 +20,23 @@ def one_line(message: str) -> str:
             lines.append(line)
     text = "; ".join(lines)
     return text.replace(":;", ":").replace("\t", " ")
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one line naming the problem and its fix to stderr, then exit non-zero."""
+    print(f"depthlab: error: {one_line(message)}", file=sys.stderr)
+    sys.exit(code)
+
+
+def user_error(err: BaseException | None) -> DepthlabError | None:
+    """The DepthlabError behind an exception (Hydra wraps errors raised while instantiating)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, DepthlabError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
 
 
 class NonFiniteLossError(DepthlabError):

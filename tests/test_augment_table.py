@@ -11,7 +11,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from depthlab.cli.app import CONF_DIR
+from depthlab.config_dir import CONF_DIR
 from depthlab.data.augment_table import Augment, Op
 from depthlab.data.gpu_augment import KORNIA, BatchAugment
 from depthlab.data.transforms import ALBUMENTATIONS, JointTransform

@@ -63,7 +63,7 @@ def test_pretrained_weights_fail_fast_offline(monkeypatch, tmp_path):
 
 
 def test_unknown_architecture_lists_smps_registry():
-    with pytest.raises(DepthlabError, match=r"model.arch=Unetx is unknown; use one of Unet, .*DPT"):
+    with pytest.raises(DepthlabError, match=r"model.arch='unetx' is unknown; use one of unet, .*dpt"):
         SmpDepthNet("Unetx", "resnet18")
 
 

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from depthlab.cli.app import CONF_DIR
+from depthlab.config_dir import CONF_DIR
 from depthlab.data import render
 from depthlab.inference.camera import Camera
 from depthlab.losses import SurfaceNormalLoss

@@ -8,17 +8,16 @@ import torch
 from segmentation_models_pytorch.encoders import encoders as smp_encoders
 from segmentation_models_pytorch.encoders import get_encoder_names, is_equivalent_to_timm_universal
 
+from depthlab.utils.choices import check_choice
 from depthlab.utils.errors import DepthlabError
 
-ARCHS = tuple(cls.__name__ for cls in smp.MODEL_ARCHITECTURES_MAPPING.values())
 PYRAMID_ENCODERS = "resnet18, mobilenet_v2, efficientnet-b0, mit_b0, tu-convnext_atto, tu-resnet10t"
 VIT_ENCODERS = "model.encoder=tu-vit_tiny_patch16_224 (or tu-vit_small_patch16_224, tu-deit_small_patch16_224)"
 
 
 def check_buildable(arch: str, encoder: str, encoder_weights: str | None) -> None:
     """Unknown names and pairs smp cannot build stop here with one line naming what would work."""
-    if arch.lower() not in smp.MODEL_ARCHITECTURES_MAPPING:
-        raise DepthlabError(f"model.arch={arch} is unknown; use one of {', '.join(ARCHS)}")
+    check_choice("model.arch", arch.lower(), tuple(smp.MODEL_ARCHITECTURES_MAPPING))  # smp's names are lower case
     check_encoder(encoder, encoder_weights)
     if arch.lower() == "dpt":
         if not encoder.startswith("tu-"):

@@ -47,6 +47,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
 def test_eval_scores_each_dataset_in_one_table(setup, tmp_path: Path, capsys) -> None:
     conf, ckpt = setup
     overrides = [f"ckpt_path={ckpt}", f"paths.output_dir={tmp_path / 'eval'}", "datasets=[synthetic,synthetic_far]"]
+    overrides += ["logger=csv"]  # W&B logging of the table: test_eval_run.py
     overrides += [f"+{o}" for o in SMALL if o.startswith("data.")]
     overrides += ["+protocol.alignment=median"]
     metrics = evaluate_module.evaluate(compose_in(conf, "eval", overrides))

@@ -17,6 +17,7 @@ from hydra.core.override_parser.types import Override, OverrideType, ValueType
 from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from depthlab.cli.keys import check_trainer_args, unknown_key
 from depthlab.cli.rundir import claim, is_leader, resuming
 from depthlab.config_dir import CONF_DIR
 from depthlab.utils.errors import DepthlabError, disk_error, fail, one_line, original_message, user_error
@@ -44,11 +45,18 @@ def check_overrides(config_name: str, argv: list[str]) -> DictConfig | None:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            composed = compose(config_name, overrides=overrides, return_hydra_config=True)
-            plain = [o for o in OverridesParser.create().parse_overrides(overrides) if _is_plain_value(o)]
+            parsed = OverridesParser.create().parse_overrides(overrides)
+            plain = [o for o in parsed if _is_plain_value(o)]
+            groups_only = [o.input_line for o in parsed if not any(o.input_line == p.input_line for p in plain)]
+            try:
+                composed = compose(config_name, overrides=overrides, return_hydra_config=True)
+            except Exception:  # Hydra's "Could not override": say which key was meant
+                explained = unknown_key(compose(config_name, overrides=groups_only), plain)
+                if explained is None:
+                    raise
+                raise explained from None
+            check_trainer_args(composed)
             if plain:
-                groups_only = [o.input_line for o in OverridesParser.create().parse_overrides(overrides)]
-                groups_only = [line for line in groups_only if not any(line == o.input_line for o in plain)]
                 check_types(compose(config_name, overrides=groups_only), plain)
     except DepthlabError as err:
         fail(str(err))

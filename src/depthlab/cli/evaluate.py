@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from copy import deepcopy
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 from hydra import compose, initialize_config_dir
@@ -13,14 +14,19 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from depthlab.callbacks.progress import progress_bar
 from depthlab.cli.app import run
 from depthlab.cli.common import format_value, report, scalar_metrics, write_metrics
+from depthlab.cli.eval_logging import log_results
+from depthlab.cli.lineage import evaluated_run
+from depthlab.cli.trainer import build_trainer
 from depthlab.config_dir import CONF_DIR
 from depthlab.metrics import DEPTH_METRIC_KEYS
+from depthlab.models.build import resolved_sections
 from depthlab.models.checkpoint import module_from_checkpoint
 from depthlab.models.module import DepthModule
 from depthlab.utils.errors import DepthlabError
+
+EVAL_SETTINGS = ("ckpt_path", "split", "datasets", "data", "protocol", "trainer")
 
 
 def _check_args(cfg: DictConfig) -> None:
@@ -53,43 +59,47 @@ def dataset_config(name: str, cfg: DictConfig) -> DictConfig:
     return composed
 
 
-def score(module: DepthModule, run: DictConfig, cfg: DictConfig) -> dict[str, float]:
-    """{split/metric: value} of the module on cfg.split of run.data, scored with run.protocol and run.metrics."""
+def eval_trainer(cfg: DictConfig, run_cfg: DictConfig) -> pl.Trainer:
+    """The `trainer=` group without loggers (eval logs its final metrics itself); precision null = the checkpoint's."""
+    precision = cfg.trainer.get("precision") or (run_cfg.get("trainer") or {}).get("precision") or "32-true"
+    return build_trainer(cfg, loggers=[], precision=precision, enable_checkpointing=False)
+
+
+def score(module: DepthModule, run: DictConfig, split: str, trainer: pl.Trainer) -> dict[str, float]:
+    """{split/metric: value} of the module on a split of run.data, scored with run.protocol and run.metrics."""
     datamodule = instantiate(run.data)
-    datamodule.setup("validate" if cfg.split == "val" else "test")
-    module.check_data(datamodule, cfg.split)
+    datamodule.setup("validate" if split == "val" else "test")
+    module.check_data(datamodule, split)
     if run.get("protocol"):
         module.protocol = instantiate(run.protocol)
     metrics = instantiate(run.metrics)
     module.val_metrics, module.test_metrics = deepcopy(metrics), deepcopy(metrics)
-    trainer = pl.Trainer(
-        accelerator=cfg.accelerator,
-        devices=1,
-        precision=cfg.precision or run.trainer.get("precision", "32-true"),
-        logger=False,
-        enable_checkpointing=False,
-        callbacks=[progress_bar()],
-        limit_test_batches=cfg.get("limit_batches") or 1.0,
-        limit_val_batches=cfg.get("limit_batches") or 1.0,
-    )
-    loader = datamodule.loader(cfg.split, shuffle=False)
-    runner = trainer.validate if cfg.split == "val" else trainer.test
-    results = runner(module, dataloaders=loader, verbose=False)[0]
-    prefix = "val" if cfg.split == "val" else "test"
-    return {k.replace(f"{prefix}/", f"{cfg.split}/", 1): v for k, v in scalar_metrics(results).items()}
+    if split == "train":  # no hook serves the train split to an eval loop; each rank scores all of it (still exact)
+        results = trainer.test(module, dataloaders=datamodule.loader("train", shuffle=False), verbose=False)
+    else:  # the datamodule's loaders split val / test across DDP ranks without padding: exact metrics
+        runner = trainer.validate if split == "val" else trainer.test
+        results = runner(module, datamodule=datamodule, verbose=False)
+    prefix = "val" if split == "val" else "test"
+    return {k.replace(f"{prefix}/", f"{split}/", 1): v for k, v in scalar_metrics(results[0]).items()}
 
 
-def dataset_table(rows: dict[str, dict[str, float]], split: str, title: str) -> Table:
-    """A rich table with one row per dataset and one column per metric (zero-shot evaluation)."""
+def zero_shot_table(rows: dict[str, dict[str, float]], split: str) -> tuple[list[str], list[list[Any]]]:
+    """Columns (dataset, then each metric any dataset logged) and one row per dataset: printed and sent to W&B."""
     known = (*DEPTH_METRIC_KEYS, "whdr", "iou", "dice", "loss")
     names = [n for n in known if any(f"{split}/{n}" in row for row in rows.values())]
+    data = [[dataset, *(metrics.get(f"{split}/{n}") for n in names)] for dataset, metrics in rows.items()]
+    return ["dataset", *names], data
+
+
+def print_table(columns: list[str], data: list[list[Any]], title: str) -> None:
+    """A rich table, as wide as the metric names need (never squeezed)."""
     table = Table(title=title)
-    table.add_column("dataset", no_wrap=True)
-    for name in names:
+    table.add_column(columns[0], no_wrap=True)
+    for name in columns[1:]:
         table.add_column(name, justify="right")
-    for dataset, metrics in rows.items():
-        table.add_row(dataset, *(format_value(metrics.get(f"{split}/{n}")) for n in names))
-    return table
+    for first, *values in data:
+        table.add_row(first, *(format_value(v) for v in values))
+    Console(width=max(Console().width, 20 + 10 * len(columns))).print(table)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -97,25 +107,42 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
     Without `datasets`, the checkpoint's data and protocol are used, updated by any data.* / protocol.* overrides;
     metrics.json keys are {split}/{metric}. With `datasets=[a, b]`, each is composed from conf/data with its own
-    protocol defaults (the same overrides on top); keys are {dataset}/{split}/{metric}.
+    protocol defaults (the same overrides on top); keys are {dataset}/{split}/{metric}. Rank 0 then writes
+    metrics.json and logs the metrics to the `logger=` group.
     """
     _check_args(cfg)
     module, run_cfg = module_from_checkpoint(cfg.ckpt_path, cfg.get("trusted_targets") or ())
+    trainer = eval_trainer(cfg, run_cfg)
     title = f"eval {Path(cfg.ckpt_path).name} on {cfg.split}"
     names = list(cfg.get("datasets") or [])
+    table = None
     if not names:
         run_cfg.data = OmegaConf.merge(run_cfg.data, cfg.get("data") or {})
         if run_cfg.get("protocol") or cfg.get("protocol"):
             run_cfg.protocol = OmegaConf.merge(run_cfg.get("protocol") or {}, cfg.get("protocol") or {})
-        metrics = score(module, run_cfg, cfg)
-        report(metrics, cfg.paths.output_dir, title=title)
+        metrics = score(module, run_cfg, cfg.split, trainer)
+    else:
+        rows = {name: score(module, dataset_config(name, cfg), cfg.split, trainer) for name in names}
+        metrics = {f"{name}/{key}": value for name, row in rows.items() for key, value in row.items()}
+        table = zero_shot_table(rows, cfg.split)
+    if not trainer.is_global_zero:
         return metrics
-    rows = {name: score(module, dataset_config(name, cfg), cfg) for name in names}
-    table = dataset_table(rows, cfg.split, title)
-    Console(width=max(Console().width, 20 + 10 * len(table.columns))).print(table)  # never squeeze metric names
-    metrics = {f"{name}/{key}": value for name, row in rows.items() for key, value in row.items()}
-    write_metrics(metrics, cfg.paths.output_dir)
+    if table is None:
+        report(metrics, cfg.paths.output_dir, title=title)
+    else:
+        print_table(*table, title=title)
+        write_metrics(metrics, cfg.paths.output_dir)
+    log_results(cfg, metrics, run_config(cfg, module, run_cfg, trainer), table)
     return metrics
+
+
+def run_config(cfg: DictConfig, module: DepthModule, run_cfg: DictConfig, trainer: pl.Trainer) -> dict[str, Any]:
+    """What the loggers record: the evaluated run's config, eval's own settings, and which run it was."""
+    resolved = resolved_sections(cfg)
+    eval_settings = {key: resolved.get(key) for key in EVAL_SETTINGS}
+    eval_settings["trainer"]["precision"] = trainer.precision  # null in the config: the checkpoint's
+    origin = evaluated_run(cfg.ckpt_path, run_cfg)
+    return {**(module.run_config or {}), "eval": eval_settings, "evaluated_run": origin}
 
 
 def main() -> None:

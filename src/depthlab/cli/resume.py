@@ -7,11 +7,11 @@ from pathlib import Path
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, open_dict
 
+from depthlab.cli.lineage import WANDB_TARGET, run_dir_of
 from depthlab.models.checkpoint import CONFIG_KEY, read_checkpoint
 from depthlab.utils.errors import DepthlabError
 from depthlab.utils.wandb import previous_run_id
 
-WANDB_TARGET = "depthlab.utils.wandb.make_wandb_logger"
 CSV_TARGETS = ("depthlab.utils.csv_logger.CSVLogger", "lightning.pytorch.loggers.CSVLogger")
 
 
@@ -49,15 +49,9 @@ def _implicit_checkpoint(run_dir: Path) -> str | None:
     return None
 
 
-def _run_dir(ckpt_path: str) -> Path:
-    """The run directory of a checkpoint: <run>/checkpoints/*.ckpt, or <run>/hpc_ckpt_<n>.ckpt (SLURM requeue)."""
-    path = Path(ckpt_path).resolve()
-    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
-
-
 def continue_loggers(cfg: DictConfig, ckpt_path: str) -> None:
     """Point the W&B logger at the checkpoint's run id, and keep earlier CSV logs (Lightning would delete them)."""
-    run_dir = _run_dir(ckpt_path)
+    run_dir = run_dir_of(ckpt_path)
     for node in (cfg.get("logger") or {}).values():
         if not node or "_target_" not in node:
             continue

@@ -6,30 +6,19 @@ import logging
 from pathlib import Path
 
 import lightning.pytorch as pl
-import wandb
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig
 
 from depthlab.cli import resume
 from depthlab.cli.app import run
-from depthlab.cli.common import instantiate_all, report, scalar_metrics
+from depthlab.cli.common import report, scalar_metrics
+from depthlab.cli.trainer import build_trainer, close_loggers
 from depthlab.metrics.baseline import constant_baseline
 from depthlab.models.build import build_module
 from depthlab.utils.errors import DepthlabError
 from depthlab.utils.optional import optional
-from depthlab.utils.wandb import sync_hint
 
 log = logging.getLogger(__name__)
-
-
-def build_trainer(cfg: DictConfig) -> pl.Trainer:
-    """Trainer from `trainer=`, with the `callbacks=` and `logger=` groups instantiated."""
-    return instantiate(
-        cfg.trainer,
-        callbacks=instantiate_all(cfg.get("callbacks")),
-        logger=instantiate_all(cfg.get("logger")) or False,
-    )
 
 
 def _best_checkpoint(trainer: pl.Trainer) -> str | None:
@@ -115,16 +104,9 @@ def _first(results: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _close_loggers(trainer: pl.Trainer, exit_code: int = 0) -> None:
-    """Finish W&B runs (multirun needs a fresh run per job) and tell how to sync offline ones."""
-    for logger in trainer.loggers:
-        if not isinstance(logger, WandbLogger) or not trainer.is_global_zero:
-            continue
-        if exit_code and getattr(logger, "_experiment", None) is None:
-            continue  # failed before the run started: nothing to close
-        hint = sync_hint(logger)
-        if hint:
-            print(f"W&B run saved offline; upload it with: {hint}")
-        wandb.finish(exit_code=exit_code)
+    """close_loggers on rank 0 (the other ranks hold no W&B run)."""
+    if trainer.is_global_zero:
+        close_loggers(trainer.loggers, exit_code)
 
 
 def main() -> None:

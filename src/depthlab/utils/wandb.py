@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import netrc
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +84,17 @@ def tag_text(override: str) -> str:
     return override if len(override) <= 64 else override[:61] + "..."
 
 
-def previous_run_id(save_dir: str | Path) -> str | None:
-    """The id of the latest W&B run under save_dir/wandb (directories `[offline-]run-<time>-<id>`)."""
+def latest_run_dir(save_dir: str | Path) -> Path | None:
+    """The latest W&B run directory under save_dir/wandb (`[offline-]run-<time>-<id>`)."""
     runs = sorted(Path(save_dir, "wandb").glob("*run-*-*"), key=lambda p: p.name.split("run-", 1)[1])
     runs = [p for p in runs if p.is_dir() and not p.is_symlink()]
-    return runs[-1].name.rsplit("-", 1)[1] if runs else None
+    return runs[-1] if runs else None
+
+
+def previous_run_id(save_dir: str | Path) -> str | None:
+    """The id of the latest W&B run under save_dir/wandb (from its directory name)."""
+    run = latest_run_dir(save_dir)
+    return run.name.rsplit("-", 1)[1] if run else None
 
 
 def sync_hint(logger: WandbLogger) -> str | None:
@@ -118,19 +125,17 @@ def _record_payloads(path: Path) -> list[bytes]:
     return payloads
 
 
-def _records(run_dir: str | Path) -> list[Any]:
-    """The protobuf records of an offline run directory's .wandb log."""
+def _records(run_dir: str | Path) -> Iterator[Any]:
+    """The protobuf records of an offline run directory's .wandb log, in order."""
     from wandb.proto import wandb_internal_pb2
 
     files = sorted(Path(run_dir).glob("run-*.wandb"))
     if not files:
         raise DepthlabError(f"{run_dir} holds no run-*.wandb file; pass an offline-run-* directory")
-    records = []
     for payload in _record_payloads(files[0]):
         record = wandb_internal_pb2.Record()
         record.ParseFromString(payload)
-        records.append(record)
-    return records
+        yield record
 
 
 def _items(items: Any) -> dict[str, Any]:
@@ -140,6 +145,14 @@ def _items(items: Any) -> dict[str, Any]:
 def read_offline_history(run_dir: str | Path) -> list[dict[str, Any]]:
     """The logged history rows of an offline run directory, read from its .wandb record log (no server needed)."""
     return [_items(r.history.item) for r in _records(run_dir) if r.WhichOneof("record_type") == "history"]
+
+
+def run_identity(run_dir: str | Path) -> dict[str, str]:
+    """A W&B run directory's id, group and name, from the first run record of its .wandb log (no server)."""
+    for record in _records(run_dir):
+        if record.WhichOneof("record_type") == "run":
+            return {"id": record.run.run_id, "group": record.run.run_group, "name": record.run.display_name}
+    raise DepthlabError(f"{run_dir} holds no W&B run record")
 
 
 def read_offline_run(run_dir: str | Path) -> dict[str, Any]:

@@ -14,9 +14,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from refusals import call
 
-from depthlab.cli.app import CONF_DIR
 from depthlab.cli.common import format_value
 from depthlab.cli.lineage import evaluated_run
+from depthlab.config_dir import CONF_DIR
 from depthlab.models.build import build_module
 from depthlab.utils.wandb import latest_run_dir, read_offline_run
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -98,6 +99,12 @@ def test_prerender_fills_the_cache_with_the_lazily_rendered_samples():
         a, b = lazy.dataset("train")[i], eager.dataset("train")[i]
         assert torch.equal(a["image"], b["image"]) and torch.equal(a["depth"], b["depth"])
         assert torch.equal(a["mask"], b["mask"]) and torch.equal(a["intrinsics"], b["intrinsics"])
+
+
+def test_a_fast_dev_run_renders_lazily_even_with_prerender():
+    dm = tiny_dm(cache=True, prerender=2)
+    dm.trainer = SimpleNamespace(fast_dev_run=1)
+    assert not dm.dataset("train").raw.cache  # one batch is read: nothing rendered up front
 
 
 PRERENDER_IGNORING_SIGTERM = """

@@ -19,7 +19,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pytest
 import torch
-from conftest import REPO, TINY, cli_env, run_cli
+from conftest import REPO, cli_env, run_cli
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -367,14 +367,3 @@ def test_slurm_requeue_signal_saves_an_hpc_checkpoint_requeues_and_the_same_comm
     assert not (run_dir / "checkpoints" / "last.ckpt").exists()
     output = _resumed_in_order(run_dir, env, reference, _step(hpc))  # the same command, as SLURM re-runs it
     assert f"Restored all states from the checkpoint at {hpc}" in output
-
-
-@pytest.mark.slow
-def test_ddp_spawn_with_the_csv_logger_validates_after_fit(tmp_path):
-    run_dir = tmp_path / "run"
-    args = ["trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2", "logger=csv", "debug=limit", *TINY]
-    args += ["data.height=32", "data.width=32", "test=false"]  # the test stage would be one more spawn like validate
-    result = run_cli("train.py", *args, tmp_path=tmp_path, run_dir=run_dir)
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = list(csv.DictReader(open(run_dir / "csv" / "metrics.csv")))
-    assert any(r["train/loss_step"] for r in rows) and sum(bool(r["val/rmse"]) for r in rows) >= 2  # fit + validate

@@ -115,24 +115,6 @@ def test_losses_do_not_import_metrics_and_option_errors_use_one_check():
     assert copies == []
 
 
-EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
-
-
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_every_experiment_loads_a_batch_with_fixture_data(experiment: str, tmp_path: Path, monkeypatch):
-    """The README's `-m 'experiment=glob(*)' debug=fdr paths.data_dir=fixture` smoke test reaches real batches."""
-    monkeypatch.chdir(tmp_path)  # `fixture/<name>` must not exist for the sentinel to apply
-    cfg = compose_train(f"experiment={experiment}", "paths.data_dir=fixture", "data.num_workers=0", "data.batch_size=2")
-    if "root" not in cfg.data:
-        assert cfg.data._target_.endswith("SyntheticDataModule")
-        return
-    datamodule = instantiate(cfg.data)
-    assert datamodule.root.name.startswith(f"depthlab-fixture-{datamodule.fixture_layout()}-")
-    datamodule.setup("fit")
-    batch = next(iter(datamodule.train_dataloader()))
-    assert batch["image"].shape[0] >= 1 and batch["valid"].any()
-
-
 def test_fixture_is_a_sentinel_only_while_no_such_directory_exists(tmp_path: Path, monkeypatch):
     from depthlab.data.fixtures import is_fixture_root
 

@@ -11,6 +11,7 @@ import pytest
 from conftest import REPO, TINY, read_metrics, run_cli
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from refusals import call
 
 from depthlab.config_dir import CONF_DIR
 from depthlab.models.build import build_module
@@ -117,7 +118,8 @@ def test_wandb_runs_offline_without_credentials_and_logs_metrics(tmp_path):
     assert list(runs[0].glob("files/media/images/val/panel_*.png"))
 
 
-def test_ddp_spawn_on_two_cpu_processes_syncs_metrics(tmp_path):
+def test_ddp_spawn_on_two_cpu_processes_syncs_metrics(tmp_path, monkeypatch):
+    """One W&B run and one CSV log (fit, then the best checkpoint's validate), metrics equal to one process's."""
     run_dir = tmp_path / "ddp"
     result = run_cli(
         "train.py",
@@ -125,21 +127,26 @@ def test_ddp_spawn_on_two_cpu_processes_syncs_metrics(tmp_path):
         "trainer=ddp_spawn",
         "trainer.accelerator=cpu",
         "trainer.devices=2",
+        "logger=many",
+        "trainer.log_every_n_steps=1",
         "data.num_val=7",  # odd: the ranks get 4 and 3 images, none repeated or dropped
-        "test=false",
+        "test=false",  # the test stage would be one more spawn like validate
         tmp_path=tmp_path,
         run_dir=run_dir,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(_offline_runs(run_dir)) == 1  # one W&B run, not one per rank
+    rows = list(csv.DictReader(open(run_dir / "csv" / "metrics.csv")))
+    assert any(r.get("train/loss_step") for r in rows) and sum(bool(r["val/rmse"]) for r in rows) >= 2  # fit + validate
     ddp_val = read_metrics(run_dir)
     # one process over the whole val set must give what the two ranks gave together
-    eval_dir = tmp_path / "eval"
-    result = run_cli(
-        "eval.py", f"ckpt_path={_best_checkpoint(run_dir)}", "split=val", tmp_path=tmp_path, run_dir=eval_dir
+    monkeypatch.chdir(REPO)
+    outcome = call(
+        "eval",
+        [f"ckpt_path={_best_checkpoint(run_dir)}", "split=val", "logger=csv", f"hydra.run.dir={tmp_path / 'eval'}"],
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    single = read_metrics(eval_dir)
+    assert outcome.code == 0, outcome.stderr[-3000:]
+    single = read_metrics(tmp_path / "eval")
     for key in VAL_KEYS:
         assert abs(single[f"val/{key}"] - ddp_val[f"val/{key}"]) < 1e-4, key
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TINY, read_metrics, run_cli
+from refusals import call
 
 
 @pytest.mark.slow
@@ -19,10 +20,8 @@ def test_train_with_protocol_then_eval_on_a_dataset_list(tmp_path: Path) -> None
     ckpt = next((run_dir / "checkpoints").glob("last.ckpt"))
     eval_dir = tmp_path / "eval"
     small = ["+data.num_train=2", "+data.num_test=4", "+data.height=64", "+data.width=64", "+data.num_workers=0"]
-    result = run_cli(
-        "eval.py", f"ckpt_path={ckpt}", "datasets=[synthetic]", "+protocol.flip=true", *small,
-        tmp_path=tmp_path, run_dir=eval_dir,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
+    args = [f"ckpt_path={ckpt}", "datasets=[synthetic]", "+protocol.flip=true", *small, "logger=csv"]
+    outcome = call("eval", [*args, f"hydra.run.dir={eval_dir}"])
+    assert outcome.code == 0, outcome.stderr[-2000:]
     evaluated = read_metrics(eval_dir)
     assert 0 <= evaluated["synthetic/test/delta1"] <= 1 and "synthetic/test/whdr" not in evaluated

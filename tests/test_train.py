@@ -92,8 +92,8 @@ def test_train_writes_outputs_and_eval_reproduces_val_metrics(tmp_path):
     rows = [r for r in csv.DictReader(open(run_dir / "csv" / "metrics.csv")) if r.get("val/rmse")]
     logged = min(float(r["val/rmse"]) for r in rows)  # the best epoch's val/rmse, as logged during fit
     eval_dir = tmp_path / "eval"
-    result = run_cli("eval.py", f"ckpt_path={best}", "split=val", tmp_path=tmp_path, run_dir=eval_dir)
-    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = call("eval", [f"ckpt_path={best}", "split=val", "logger=csv", f"hydra.run.dir={eval_dir}"])
+    assert outcome.code == 0, outcome.stderr[-3000:]
     evaluated = read_metrics(eval_dir)
     assert abs(evaluated["val/rmse"] - logged) < 1e-4
     for key in VAL_KEYS:
@@ -118,7 +118,7 @@ def test_wandb_runs_offline_without_credentials_and_logs_metrics(tmp_path):
     assert list(runs[0].glob("files/media/images/val/panel_*.png"))
 
 
-def test_ddp_spawn_on_two_cpu_processes_syncs_metrics(tmp_path, monkeypatch):
+def test_ddp_spawn_on_two_cpu_processes_syncs_metrics(tmp_path):
     """One W&B run and one CSV log (fit, then the best checkpoint's validate), metrics equal to one process's."""
     run_dir = tmp_path / "ddp"
     result = run_cli(
@@ -140,7 +140,6 @@ def test_ddp_spawn_on_two_cpu_processes_syncs_metrics(tmp_path, monkeypatch):
     assert any(r.get("train/loss_step") for r in rows) and sum(bool(r["val/rmse"]) for r in rows) >= 2  # fit + validate
     ddp_val = read_metrics(run_dir)
     # one process over the whole val set must give what the two ranks gave together
-    monkeypatch.chdir(REPO)
     outcome = call(
         "eval",
         [f"ckpt_path={_best_checkpoint(run_dir)}", "split=val", "logger=csv", f"hydra.run.dir={tmp_path / 'eval'}"],

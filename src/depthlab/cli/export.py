@@ -28,6 +28,7 @@ def export_cli(cfg: DictConfig) -> dict[str, float | str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.stem}.partial{path.suffix}")
     try:
+        partial.touch()  # a read-only or unwritable output fails now, not after the export's work
         diff = export(runner, cfg.format, partial, exporter=cfg.exporter, opset=int(cfg.opset))
         if diff > cfg.tolerance:
             raise DepthlabError(

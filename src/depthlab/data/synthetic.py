@@ -142,7 +142,7 @@ class SyntheticDataModule(DepthDataModule):
     def build_dataset(self, split: str) -> Dataset:
         dataset = self._raw_dataset(split)
         # a fast dev run reads one batch per split: rendering every scene up front would dominate it
-        if self.prerender and not (self.trainer is not None and self.trainer.fast_dev_run):
+        if self.prerender and not getattr(self.trainer, "fast_dev_run", False):
             dataset.prerender(self.prerender)
         return dataset
 

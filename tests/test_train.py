@@ -162,9 +162,9 @@ def test_debug_and_logger_variants_complete(extra, tmp_path):
 
 def test_debug_overfit_drives_the_train_loss_down(tmp_path):
     run_dir = tmp_path / "run"
-    overrides = [*TINY, "debug=overfit", "trainer.max_epochs=12", "logger=csv", "test=false"]
+    overrides = [*TINY, "debug=overfit", "trainer.max_epochs=6", "logger=csv", "test=false"]
     result = run_cli("train.py", *overrides, tmp_path=tmp_path, run_dir=run_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [r for r in csv.DictReader(open(run_dir / "csv" / "metrics.csv")) if r.get("train/loss_epoch")]
     losses = [float(r["train/loss_epoch"]) for r in rows]
-    assert len(losses) == 12 and losses[-1] < 0.5 * losses[0], losses
+    assert len(losses) == 6 and losses[-1] < 0.5 * losses[0], losses  # measured: 0.35 after 6

@@ -29,7 +29,9 @@ def compose_train(*overrides: str, tmp_path: Path):
 def test_config_groups_mirror_the_code():
     assert {"synthetic", "nyuv2", "diode", "kitti", "redweb", "hrwsi", "modest", "folder"} <= set(options("data"))
     assert {"none", "default", "strong"} <= set(options("augment"))
-    assert all((REPO / "src/depthlab/data" / f"{name}.py").is_file() for name in options("data"))
+    for name in options("data"):  # each data config names a module of src/depthlab/data/ (most by its own name)
+        module = OmegaConf.load(CONF_DIR / "data" / f"{name}.yaml")._target_.rsplit(".", 1)[0]
+        assert (REPO / "src" / (module.replace(".", "/") + ".py")).is_file(), name
     assert {"l1", "ssim", "edge", "ssim_l1_edge"} <= set(options("loss"))
     assert {"cpu", "gpu", "ddp", "ddp_spawn"} <= set(options("trainer"))
     assert {"wandb", "csv", "tensorboard"} <= set(options("logger"))

@@ -50,7 +50,7 @@ def test_failing_extras_do_not_lose_the_run(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("extra exploded")
 
-    monkeypatch.setattr("depthlab.cli.train.constant_baseline", boom)
+    monkeypatch.setattr("depthlab.cli.train.baselines", boom)
     monkeypatch.setattr(ImagePanels, "make_panel", boom)
     run = tmp_path / "run"
     tiny = [a for a in TINY if not a.startswith("baseline=")]

@@ -13,7 +13,7 @@ from depthlab.cli import resume
 from depthlab.cli.app import run
 from depthlab.cli.common import report, scalar_metrics
 from depthlab.cli.trainer import build_trainer, close_loggers
-from depthlab.metrics.baseline import constant_baseline
+from depthlab.metrics.baseline import baselines
 from depthlab.models.build import build_module
 from depthlab.utils.errors import DepthlabError
 from depthlab.utils.optional import optional
@@ -86,9 +86,9 @@ def _fit_and_score(
     title = f"{cfg.get('task_name', 'train')} (val/test: best checkpoint)"
     report(metrics, cfg.paths.output_dir, title=title)  # the results are on disk before the optional extras run
     if cfg.get("baseline", True) and "val/rmse" in metrics:
-        baseline = optional("the constant baseline", lambda: constant_baseline(datamodule, "val"))
+        baseline = optional("the no-context baselines", lambda: baselines(datamodule, "val"))
         if baseline:
-            metrics |= {f"baseline/val/{k}": v for k, v in baseline.items()}
+            metrics |= {f"baseline/{k}": v for k, v in baseline.items()}
             report(metrics, cfg.paths.output_dir, title=title, quiet=True)
     return metrics
 

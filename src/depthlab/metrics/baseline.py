@@ -1,29 +1,109 @@
-"""The constant (train-median) depth predictor: the floor a model must beat to have learned anything."""
+"""No-context baselines: what a score is worth without spatial reasoning (constant, per-row median, per-pixel).
+
+constant: the train median everywhere. row_median: each image row's train median (camera geometry alone).
+pixel: a gradient-boosted regressor of log depth from one pixel's RGB and its (row, column), fitted on sampled
+train pixels (no neighbourhood, no shapes, no perspective cues). All are scored on a split with DepthMetrics.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
+import numpy as np
 import torch
+from sklearn.ensemble import HistGradientBoostingRegressor
+from torch import Tensor
 from torch.utils.data import DataLoader
 
 from depthlab.data.base import DepthDataModule
 from depthlab.metrics.depth import DepthMetrics
+from depthlab.ops.masked import masked_median
+
+Predictor = Callable[[dict[str, Tensor]], Tensor]
+BASELINES = ("constant", "row_median", "pixel")
 
 
-def train_median_depth(datamodule: DepthDataModule, max_samples: int = 200) -> float:
-    """Median valid depth over the first training samples."""
-    dataset = datamodule.dataset("train")
-    values = []
-    for i in range(min(max_samples, len(dataset))):
-        sample = dataset[i]
-        values.append(sample["depth"][sample["valid"]])
-    return float(torch.cat(values).median())
+def _samples(datamodule: DepthDataModule, split: str, limit: int) -> Iterator[dict[str, Tensor]]:
+    """The first `limit` samples of a split, as the module's transform gives them."""
+    dataset = datamodule.dataset(split)
+    for i in range(min(limit, len(dataset))):
+        yield dataset[i]
 
 
-def constant_baseline(datamodule: DepthDataModule, split: str = "val", max_train: int = 200) -> dict[str, float]:
-    """Metrics of predicting the train median everywhere on a split."""
-    median = train_median_depth(datamodule, max_train)
+def rgb(image: Tensor, datamodule: DepthDataModule) -> Tensor:
+    """A normalised [.., 3, H, W] image back in [0, 1] RGB."""
+    return datamodule.denormalize(image)
+
+
+def constant(datamodule: DepthDataModule, max_train: int = 200) -> Predictor:
+    """The median valid train depth everywhere."""
+    values = torch.cat([s["depth"][s["valid"]] for s in _samples(datamodule, "train", max_train)])
+    median = masked_median(values.view(1, 1, 1, -1), torch.ones_like(values, dtype=torch.bool).view(1, 1, 1, -1))
+    return lambda batch: torch.full_like(batch["depth"], float(median))
+
+
+def row_median(datamodule: DepthDataModule, max_train: int = 200) -> Predictor:
+    """Per image row, the median valid train depth of that row (rows without one: the global median)."""
+    samples = list(_samples(datamodule, "train", max_train))
+    depth, valid = (torch.stack([s[key][0] for s in samples]).transpose(0, 1).flatten(1) for key in ("depth", "valid"))
+    per_row = masked_median(depth[:, None, None], valid[:, None, None]).flatten()  # [H]: rows as "images"
+    overall = masked_median(depth.reshape(1, 1, 1, -1), valid.reshape(1, 1, 1, -1)).flatten()
+    per_row = torch.where(valid.any(1), per_row, overall)
+
+    def predict(batch: dict[str, Tensor]) -> Tensor:
+        size, height, width = batch["depth"].shape[0], *batch["depth"].shape[-2:]
+        rows = per_row[(torch.arange(height) * len(per_row)) // height]  # nearest train row at another height
+        return rows.view(1, 1, height, 1).expand(size, 1, height, width).clone()
+
+    return predict
+
+
+def pixel_features(image: Tensor) -> np.ndarray:
+    """[B, 3, H, W] RGB in [0, 1] -> [B*H*W, 5] (r, g, b, row / H, column / W) per pixel."""
+    batch, _, height, width = image.shape
+    rows = torch.linspace(0, 1, height).view(1, 1, height, 1).expand(batch, 1, height, width)
+    cols = torch.linspace(0, 1, width).view(1, 1, 1, width).expand(batch, 1, height, width)
+    return torch.cat([image.float(), rows, cols], 1).permute(0, 2, 3, 1).reshape(-1, 5).numpy()
+
+
+def pixel_regressor(
+    datamodule: DepthDataModule, max_train: int = 200, pixels: int = 200_000, seed: int = 0
+) -> Predictor:
+    """Log depth from one pixel's colour and position, fitted on `pixels` sampled valid train pixels."""
+    features, targets = [], []
+    for s in _samples(datamodule, "train", max_train):
+        valid = s["valid"][0].flatten().numpy()
+        features.append(pixel_features(rgb(s["image"][None], datamodule))[valid])
+        targets.append(np.log(s["depth"][0].flatten().numpy()[valid]))
+    x, y = np.concatenate(features), np.concatenate(targets)
+    pick = np.random.default_rng(seed).choice(len(x), size=min(pixels, len(x)), replace=False)
+    model = HistGradientBoostingRegressor(max_iter=200, random_state=seed).fit(x[pick], y[pick])
+
+    def predict(batch: dict[str, Tensor]) -> Tensor:
+        log_depth = model.predict(pixel_features(rgb(batch["image"], datamodule)))
+        return torch.from_numpy(np.exp(log_depth)).float().view_as(batch["depth"])
+
+    return predict
+
+
+BUILDERS: dict[str, Callable[..., Predictor]] = {
+    "constant": constant,
+    "row_median": row_median,
+    "pixel": pixel_regressor,
+}
+
+
+def score(predict: Predictor, datamodule: DepthDataModule, split: str = "val") -> dict[str, float]:
+    """DepthMetrics of a baseline on a split (the dataset's depth range as the SSIM range, as the model's)."""
     metrics = DepthMetrics(ssim_range=datamodule.max_depth)
-    loader = DataLoader(datamodule.dataset(split), batch_size=datamodule.eval_batch_size)
-    for batch in loader:
-        metrics.update(torch.full_like(batch["depth"], median), batch["depth"], batch["valid"])
+    for batch in DataLoader(datamodule.dataset(split), batch_size=datamodule.eval_batch_size):
+        metrics.update(predict(batch), batch["depth"], batch["valid"])
     return {k: float(v) for k, v in metrics.compute().items()}
+
+
+def baselines(datamodule: DepthDataModule, split: str = "val", names: tuple[str, ...] = BASELINES) -> dict[str, float]:
+    """{`<name>/<split>/<metric>`: value} of each named baseline."""
+    out = {}
+    for name in names:
+        out |= {f"{name}/{split}/{k}": v for k, v in score(BUILDERS[name](datamodule), datamodule, split).items()}
+    return out

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from depthlab.metrics.baseline import baselines, constant, pixel_regressor, row_median, score
+from depthlab.metrics.baseline import baselines, constant, pixel_regressor, row_median, score, split_median
+from depthlab.metrics.protocol import EvalProtocol
 
 
 class Splits:
@@ -64,3 +66,22 @@ def test_the_pixel_regressor_learns_depth_encoded_in_colour_and_nothing_from_col
     noise = Splits({"train": coloured(20, False), "val": coloured(4, False)})
     assert score(pixel_regressor(haze, pixels=5000), haze)["delta1"] > 0.97  # the shortcut a hazy scene offers
     assert score(pixel_regressor(noise, pixels=5000), noise)["delta1"] < 0.6  # nothing to read from one pixel
+
+
+def test_under_median_alignment_every_constant_scores_the_per_image_median_fill():
+    """eval.py's "(constant)" rows: the split's median through the protocol equals filling each image with its
+    own valid median (any constant would), and it is scored by the same protocol as the model."""
+    gen = torch.Generator().manual_seed(1)
+    depths = [1 + 5 * torch.rand(1, 6, 6, generator=gen) * (torch.rand(1, 6, 6, generator=gen) > 0.2) for _ in range(3)]
+    dm = Splits({"val": [sample(d) for d in depths]})
+    protocol = EvalProtocol(min_depth=0.1, max_depth=10.0, alignment="median")
+    scored = score(split_median(dm, "val"), dm, "val", protocol)
+    assert scored == pytest.approx(score(lambda b: torch.full_like(b["depth"], 3.7), dm, "val", protocol), rel=1e-6)
+    filled = []
+    for d in depths:
+        fill = torch.full_like(d, float(np.median(d[d > 0].numpy())))  # numpy: the mean of the middle two
+        filled.append({"image": torch.zeros(3, 6, 6), "depth": d, "valid": d > 0, "fill": fill})
+    by_hand = score(lambda batch: batch["fill"], Splits({"val": filled}), "val")
+    assert scored == pytest.approx(by_hand, rel=1e-6) and 0 < scored["delta1"] < 1
+    raw = score(split_median(dm, "val"), dm, "val")  # without the protocol: one constant for all images
+    assert raw["abs_rel"] != pytest.approx(scored["abs_rel"])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REAL
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -58,6 +59,10 @@ def test_eval_scores_each_dataset_in_one_table(setup, tmp_path: Path, capsys) ->
     for name in ("synthetic", "synthetic_far"):
         assert 0 <= written[f"{name}/test/delta1"] <= 1 and written[f"{name}/test/rmse"] > 0
     assert written["synthetic/test/rmse"] != written["synthetic_far/test/rmse"]  # other scenes, other cap
+    # each dataset's row has a "(constant)" row below it: its median depth everywhere, through the same protocol
+    assert "synthetic (constant)" in out and "synthetic_far (constant)" in out
+    for name in ("synthetic", "synthetic_far"):
+        assert 0 < written[f"baseline/constant/{name}/test/delta1"] < 1
     # median alignment was applied: the scored prediction has the target's median, so delta1 beats an
     # untrained network's raw output by far
     raw = evaluate_module.evaluate(compose_in(conf, "eval", overrides[:-1]))
@@ -69,3 +74,15 @@ def test_eval_rejects_an_unknown_dataset(setup, tmp_path: Path) -> None:
     cfg = compose_in(conf, "eval", [f"ckpt_path={ckpt}", f"paths.output_dir={tmp_path}", "datasets=[nyu_v2]"])
     with pytest.raises(DepthlabError, match="datasets: 'nyu_v2' is not a data config"):
         evaluate_module.evaluate(cfg)
+
+
+def test_transfer_to_the_real_indoor_pairs_prints_the_constant_beside_the_model(setup, tmp_path: Path, capsys) -> None:
+    """The README's transfer command: datasets=[real_indoor] +protocol.alignment=median on ../shared/data/real."""
+    conf, ckpt = setup
+    overrides = [f"ckpt_path={ckpt}", f"paths.output_dir={tmp_path / 'eval'}", "datasets=[real_indoor]", "logger=csv"]
+    overrides += [f"+data.root={REAL}", "+protocol.alignment=median"]  # the path the config derives from the cwd
+    metrics = evaluate_module.evaluate(compose_in(conf, "eval", overrides))
+    assert "real_indoor (constant)" in capsys.readouterr().out
+    # 11 indoor pairs (NYU, TUM, Kinect); under median alignment the constant's delta1 is a property of the data
+    assert metrics["baseline/constant/real_indoor/test/delta1"] == pytest.approx(0.470, abs=0.005)
+    assert 0 <= metrics["real_indoor/test/delta1"] <= 1

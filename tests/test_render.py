@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
+from depthlab.config_dir import CONF_DIR
 from depthlab.data.render import (
     _BOX,
     _SPHERE,
@@ -139,7 +142,8 @@ def test_infinite_depth_only_through_windows() -> None:
 def test_background_matches_image_outside_foreground() -> None:
     non_empty, outside_diff, inside_diff = 0, [], []
     for seed in SEEDS:
-        params = _sample_params(seed)
+        # a fixed camera gain: auto exposure follows the image, which object shadows darken
+        params = dataclasses.replace(_sample_params(seed), exposure=np.nan)
         scene = _render(params, H, W)
         fg = scene.fg_mask
         if not fg.any():
@@ -181,11 +185,46 @@ def test_invalid_object_bounds_raise(lo: int, hi: int) -> None:
 
 
 def test_scene_ranges_bound_camera_and_haze():
-    ranges = SceneRanges(camera_height=(1.0, 1.1), hfov_deg=(70.0, 70.0), haze_distance=None)
+    ranges = SceneRanges(camera_height=(1.0, 1.1), hfov_deg=(70.0, 70.0))
     for seed in range(10):
         params = _sample_params(seed, ranges=ranges)
         assert 1.0 <= params.cam_pos[2] <= 1.1 and np.isclose(np.rad2deg(params.hfov), 70.0)
-        assert np.isinf(params.haze_distance)
-    hazy, clear = render_scene(3, 24, 32), render_scene(3, 24, 32, ranges=SceneRanges(haze_distance=None))
+        assert np.isinf(params.haze_distance)  # the default scenes have no haze
+    clear, hazy = render_scene(3, 24, 32), render_scene(3, 24, 32, ranges=SceneRanges(haze_distance=(1.5, 1.5)))
     np.testing.assert_array_equal(hazy.depth, clear.depth)
     assert np.abs(hazy.image - clear.image).mean() > 0.02
+
+
+def _digest(ranges: SceneRanges) -> str:
+    """sha256 of three rendered scenes (image, depth, mask, background)."""
+    digest = hashlib.sha256()
+    for seed in (0, 3, 11):
+        scene = render_scene(seed, 24, 32, ranges=ranges)
+        for array in (scene.image, scene.depth, scene.fg_mask, scene.background):
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def test_synthetic_hazy_experiment_renders_the_former_default_bit_for_bit():
+    """experiment=synthetic_hazy keeps the pre-issue-14 default scenes (digest taken from that code)."""
+    scene = OmegaConf.load(CONF_DIR / "experiment" / "synthetic_hazy.yaml").data.scene
+    ranges = SceneRanges.from_mapping(OmegaConf.to_container(scene))
+    assert _digest(ranges) == "e925c3ff1037187e5a1a444ef0b4264caa47d10946f3464df8c14f7715b4c8f5"
+
+
+def test_appearance_never_moves_geometry_and_photos_and_exposure_apply():
+    """Photo textures and camera gain come from their own random stream: depth and masks stay put."""
+    flat = SceneRanges(photo_textures=0.0, auto_exposure=None, white_balance=0.0)
+    photo = dataclasses.replace(flat, photo_textures=1.0)
+    exposed = dataclasses.replace(flat, auto_exposure=(0.5, 0.5))
+    for seed in range(4):
+        a, b, c = (render_scene(seed, 24, 32, ranges=r) for r in (flat, photo, exposed))
+        np.testing.assert_array_equal(a.depth, b.depth)
+        np.testing.assert_array_equal(a.fg_mask, c.fg_mask)
+        assert np.abs(a.image - b.image).mean() > 0.02
+        gain = float(np.clip(0.5 / a.image.mean(), 0.5, 3.0))  # the noise is zero-mean: the mean is the clean one's
+        unclipped = (c.image < 0.97) & (a.image > 0.03)
+        np.testing.assert_allclose(c.image[unclipped], gain * a.image[unclipped], atol=0.02 * gain + 0.02)
+    params = _sample_params(0, ranges=photo)
+    assert params.floor.photo >= 0 and params.wall.photo >= 0 and all(o.photo >= 0 for o in params.objects)
+    assert _sample_params(0, ranges=flat).floor.photo == -1

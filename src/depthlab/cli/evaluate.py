@@ -21,6 +21,8 @@ from depthlab.cli.lineage import evaluated_run
 from depthlab.cli.trainer import build_trainer
 from depthlab.config_dir import CONF_DIR
 from depthlab.metrics import DEPTH_METRIC_KEYS
+from depthlab.metrics.baseline import score as score_baseline
+from depthlab.metrics.baseline import split_median
 from depthlab.models.build import resolved_sections
 from depthlab.models.checkpoint import module_from_checkpoint
 from depthlab.models.module import DepthModule
@@ -83,6 +85,15 @@ def score(module: DepthModule, run: DictConfig, split: str, trainer: pl.Trainer)
     return {k.replace(f"{prefix}/", f"{split}/", 1): v for k, v in scalar_metrics(results[0]).items()}
 
 
+def constant_score(run: DictConfig, split: str) -> dict[str, float]:
+    """{split/metric} of the split's median depth everywhere, through run.protocol: the floor a model must beat."""
+    datamodule = instantiate(run.data)
+    datamodule.setup("validate" if split == "val" else "test")
+    protocol = instantiate(run.protocol) if run.get("protocol") else None
+    scores = score_baseline(split_median(datamodule, split), datamodule, split, protocol, instantiate(run.metrics))
+    return {f"{split}/{key}": value for key, value in scores.items()}
+
+
 def zero_shot_table(rows: dict[str, dict[str, float]], split: str) -> tuple[list[str], list[list[Any]]]:
     """Columns (dataset, then each metric any dataset logged) and one row per dataset: printed and sent to W&B."""
     known = (*DEPTH_METRIC_KEYS, "whdr", "iou", "dice", "loss")
@@ -122,8 +133,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             run_cfg.protocol = OmegaConf.merge(run_cfg.get("protocol") or {}, cfg.get("protocol") or {})
         metrics = score(module, run_cfg, cfg.split, trainer)
     else:
-        rows = {name: score(module, dataset_config(name, cfg), cfg.split, trainer) for name in names}
+        configs = {name: dataset_config(name, cfg) for name in names}
+        rows = {name: score(module, run, cfg.split, trainer) for name, run in configs.items()}
         metrics = {f"{name}/{key}": value for name, row in rows.items() for key, value in row.items()}
+        if cfg.get("baseline", True) and trainer.is_global_zero:
+            constants = {name: constant_score(run, cfg.split) for name, run in configs.items()}
+            metrics |= {f"baseline/constant/{n}/{k}": v for n, row in constants.items() for k, v in row.items()}
+            rows |= {f"{name} (constant)": row for name, row in constants.items()}
         table = zero_shot_table(rows, cfg.split)
     if not trainer.is_global_zero:
         return metrics

@@ -1,4 +1,4 @@
-"""`python train.py ...`: fit, validate and test the best checkpoint, report metrics beside a constant baseline."""
+"""`python train.py ...`: fit, validate and test the best checkpoint, report metrics beside the no-context baselines."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from pathlib import Path
 import lightning.pytorch as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from rich.console import Console
 
 from depthlab.cli import resume
 from depthlab.cli.app import run
-from depthlab.cli.common import report, scalar_metrics
+from depthlab.cli.common import metrics_table, report, scalar_metrics, split_columns
 from depthlab.cli.trainer import build_trainer, close_loggers
 from depthlab.metrics.baseline import baselines
 from depthlab.models.build import build_module
@@ -90,7 +91,21 @@ def _fit_and_score(
         if baseline:
             metrics |= {f"baseline/{k}": v for k, v in baseline.items()}
             report(metrics, cfg.paths.output_dir, title=title, quiet=True)
+            print_baselines(metrics)
     return metrics
+
+
+def print_baselines(metrics: dict[str, float]) -> None:
+    """The model's val metrics beside the no-context baselines', and its delta1 margin over the best of them."""
+    columns = split_columns({k: v for k, v in metrics.items() if k.startswith(("val/", "baseline/"))})
+    named = {"model": columns.pop("val", {})}
+    named |= {key.split("/")[1]: column for key, column in columns.items() if key.endswith("/val")}
+    named = {name: {k: v for k, v in column.items() if k != "loss"} for name, column in named.items()}
+    Console().print(metrics_table(named, "val: the model beside the no-context baselines"))
+    scores = {name: column["delta1"] for name, column in named.items() if name != "model" and "delta1" in column}
+    if scores and "delta1" in named["model"]:
+        best = max(scores, key=scores.get)
+        print(f"delta1 margin over the best no-context baseline ({best}): {named['model']['delta1'] - scores[best]:+.3f}")
 
 
 def _runs(limit: int | float) -> bool:

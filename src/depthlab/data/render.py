@@ -9,10 +9,11 @@ the ray parameter t of a hit *is* its metric z-depth (no normalisation anywhere 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
+from depthlab.data.photos import PHOTOS, sample_photo
 from depthlab.ops.camera import fov_intrinsics
 
 FAR_CLIP = 10.0  # metres; anything farther (only possible through a window) gets depth inf
@@ -43,6 +44,9 @@ class _Object:
     yaw: float  # rotation about the vertical axis (radians)
     colors: np.ndarray  # (2, 3) albedos
     cell: float  # checker cell size in metres in object coordinates; 0 => flat colour
+    photo: int = -1  # index into photos.PHOTOS of a photograph texture (replaces colors / cell), or -1
+    photo_scale: float = 1.0  # metres per photo tile
+    tint: np.ndarray | None = None  # (3,) albedo factors of the photo
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,6 +57,9 @@ class _Surface:
     colors: np.ndarray  # (3, 3) palette
     scale: float  # texture period in metres
     angle: float  # rotation of the texture coordinates (floor only)
+    photo: int = -1  # index into photos.PHOTOS of a photograph texture (replaces kind), or -1
+    photo_scale: float = 1.0  # metres per photo tile
+    tint: np.ndarray | None = None  # (3,) albedo factors of the photo
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,22 +88,27 @@ class _SceneParams:
     noise_seed: int
     haze_distance: float = np.inf  # metres; aerial perspective: transmittance exp(-z / haze_distance)
     haze_color: np.ndarray | None = None  # (3,)
+    exposure: float = np.nan  # auto exposure: the image's mean intensity is scaled to this (nan: raw radiance)
+    white_balance: np.ndarray | None = None  # (3,) per-channel gain
 
 
 @dataclass(frozen=True)
 class SceneRanges:
-    """Camera and atmosphere ranges of the scene distribution (the benchmark's difficulty knobs).
+    """Camera, appearance and atmosphere ranges of the scene distribution (the benchmark's difficulty knobs).
 
-    Narrow camera-height, pitch and field-of-view ranges keep metric scale inferable from one image (one sensor
-    on a tripod or robot), and haze adds aerial perspective; widen the ranges or set haze_distance=None for a
-    harder, more scale-ambiguous benchmark.
+    Narrow camera-height and field-of-view ranges keep metric scale inferable from one image (one sensor on a
+    robot). No haze by default: strong haze turns colour into depth, a per-pixel shortcut (experiment
+    synthetic_hazy). Photo textures, auto exposure and white balance keep brightness from predicting distance.
     """
 
     camera_height: tuple[float, float] = (1.4, 1.6)  # metres, uniform
     hfov_deg: tuple[float, float] = (58.0, 62.0)  # horizontal field of view, uniform
-    pitch_deg: tuple[float, float] = (-25.0, 3.0)  # mean, std of a normal (negative looks down)
-    haze_distance: tuple[float, float] | None = (1.5, 1.5)  # metres, uniform; transmittance exp(-z / distance)
+    pitch_deg: tuple[float, float] = (-12.0, 7.0)  # mean, std of a normal (negative looks down)
+    haze_distance: tuple[float, float] | None = None  # metres, uniform; transmittance exp(-z / distance)
     object_size: tuple[float, float] = (0.1, 0.45)  # metres, uniform half extent of each object axis
+    photo_textures: float = 0.5  # probability that a surface (floor, walls, each object) shows a photograph
+    auto_exposure: tuple[float, float] | None = (0.35, 0.55)  # target mean intensity, uniform (None: raw)
+    white_balance: float = 0.06  # std of the per-channel gain around 1
 
     @classmethod
     def from_mapping(cls, values: dict | None) -> SceneRanges:
@@ -106,7 +118,7 @@ class SceneRanges:
         if unknown:
             known = ", ".join(f.name for f in fields(cls))
             raise ValueError(f"data.scene.{sorted(unknown)[0]} is unknown; scene keys: {known}")
-        return cls(**{k: tuple(v) if v is not None else None for k, v in values.items()})
+        return cls(**{k: tuple(v) if isinstance(v, list | tuple) else v for k, v in values.items()})
 
 
 def render_scene(
@@ -133,6 +145,14 @@ def _sample_params(
     if not 0 <= min_objects <= max_objects:
         raise ValueError(f"need 0 <= min_objects <= max_objects, got {min_objects}, {max_objects}")
     rng = np.random.default_rng(seed)
+    params = _sample_geometry(rng, min_objects, max_objects, ranges)
+    return _sample_appearance(np.random.default_rng([seed, 1]), params, ranges)
+
+
+def _sample_geometry(
+    rng: np.random.Generator, min_objects: int, max_objects: int, ranges: SceneRanges
+) -> _SceneParams:
+    """Room, camera, objects, procedural textures and light (the draws of every scene version so far)."""
     room, cam_pos, yaw = _sample_room_camera(rng, ranges.camera_height)
     pitch = np.deg2rad(np.clip(rng.normal(*ranges.pitch_deg), -35.0, 10.0))
     roll = np.deg2rad(np.clip(rng.normal(0.0, 1.0), -3.0, 3.0))
@@ -175,6 +195,21 @@ def _sample_params(
         haze_distance=float(rng.uniform(*ranges.haze_distance)) if ranges.haze_distance else np.inf,
         haze_color=0.75 + rng.normal(0, 0.02, 3),
     )
+
+
+def _sample_appearance(rng: np.random.Generator, p: _SceneParams, ranges: SceneRanges) -> _SceneParams:
+    """Photo textures and camera gain, from a stream of their own so the geometry of a seed never changes."""
+    n = len(PHOTOS)
+
+    def photo(scale: tuple[float, float]) -> dict:
+        use, index, tile, tint = rng.random(), int(rng.integers(n)), rng.uniform(*scale), rng.uniform(0.55, 1.15, 3)
+        return {"photo": index if use < ranges.photo_textures else -1, "photo_scale": float(tile), "tint": tint}
+
+    floor, wall = replace(p.floor, **photo((0.6, 2.0))), replace(p.wall, **photo((0.8, 2.5)))
+    objects = tuple(replace(obj, **photo((0.3, 1.0))) for obj in p.objects)
+    target = rng.uniform(*ranges.auto_exposure) if ranges.auto_exposure else np.nan
+    balance = np.clip(1.0 + rng.normal(0.0, ranges.white_balance, 3), 0.5, 1.5)
+    return replace(p, floor=floor, wall=wall, objects=objects, exposure=target, white_balance=balance)
 
 
 def _sample_room_camera(
@@ -398,8 +433,10 @@ def _mix(c0: np.ndarray, c1: np.ndarray, k: np.ndarray | float) -> np.ndarray:
 
 
 def _floor_albedo(f: _Surface, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Checker / tiles / wood planks in world coordinates, so texture gradients encode distance."""
+    """Checker / tiles / wood planks / a photo in world coordinates, so texture gradients encode distance."""
     c, s = np.cos(f.angle), np.sin(f.angle)
+    if f.photo >= 0:
+        return sample_photo(f.photo, (c * x + s * y) / f.photo_scale, (c * y - s * x) / f.photo_scale) * _col(f.tint)
     u, v = (c * x + s * y) / f.scale, (c * y - s * x) / f.scale
     cu, cv = np.floor(u), np.floor(v)
     fu, fv = u - cu, v - cv
@@ -418,7 +455,9 @@ def _wall_albedo(p: _SceneParams, face: np.ndarray, pts: np.ndarray) -> np.ndarr
     w = p.wall
     s, z = np.where(face < 2, pts[1], pts[0]) / w.scale, pts[2] / w.scale
     c0, c1, _ = w.colors
-    if w.kind == _FLAT:
+    if w.photo >= 0:
+        alb = sample_photo(w.photo, s * w.scale / w.photo_scale, z * w.scale / w.photo_scale) * _col(w.tint)
+    elif w.kind == _FLAT:
         alb = _mix(c0, c1, 0.0)
     elif w.kind == _STRIPES:
         alb = _mix(c0, c1, np.floor(s) % 2)
@@ -454,10 +493,17 @@ def _object_surface(obj: _Object, pts: np.ndarray) -> tuple[np.ndarray, np.ndarr
         radial = np.maximum(np.hypot(r[0], r[1]), 1e-12)
         side = radial >= np.abs(r[2])
         n = np.stack([side * r[0] / radial, side * r[1] / radial, (~side) * np.sign(r[2])])
+    if obj.photo >= 0:  # planar projection along the dominant axis of the object-frame normal
+        ax, ay, az = np.abs(n)
+        u = np.where((az >= ax) & (az >= ay), q[0], np.where(ax >= ay, q[1], q[0]))
+        v = np.where((az >= ax) & (az >= ay), q[1], q[2])
+        albedo = sample_photo(obj.photo, u / obj.photo_scale, v / obj.photo_scale) * _col(obj.tint)
+    else:
+        parity = np.floor(q / obj.cell).sum(axis=0) % 2 if obj.cell else 0.0
+        albedo = _mix(obj.colors[0], obj.colors[1], parity)
     n = _rot_z(obj.yaw, n)
     n /= np.sqrt(_dot(n, n))
-    parity = np.floor(q / obj.cell).sum(axis=0) % 2 if obj.cell else 0.0
-    return n, _mix(obj.colors[0], obj.colors[1], parity)
+    return n, albedo
 
 
 def _light_terms(p: _SceneParams, pts: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -529,6 +575,12 @@ def _haze(p: _SceneParams, rgb: np.ndarray, z: np.ndarray) -> np.ndarray:
     return rgb * keep + _col(p.haze_color) * (1.0 - keep)
 
 
+def _camera_gain(p: _SceneParams, rgb: np.ndarray) -> np.ndarray | float:
+    """Auto exposure (mean intensity to the scene's target, gain within [0.5, 3]) times white balance, as (3, 1)."""
+    gain = 1.0 if np.isnan(p.exposure) else float(np.clip(p.exposure / max(rgb.mean(), 1e-6), 0.5, 3.0))
+    return gain if p.white_balance is None else gain * _col(p.white_balance)
+
+
 def _render(p: _SceneParams, height: int, width: int) -> RenderedScene:
     """Trace once; the room hits serve both the image and the object-free background (same noise too)."""
     K = fov_intrinsics(height, width, p.hfov).numpy()
@@ -547,6 +599,8 @@ def _render(p: _SceneParams, height: int, width: int) -> RenderedScene:
     noise *= p.noise_sigma * np.sqrt(12.0)
     depth = np.where(fg, t_obj, t_room)
     img, bg = _haze(p, img, depth), _haze(p, bg, t_room)
+    gain = _camera_gain(p, img)
+    img, bg = img * gain, bg * gain
     depth[depth > FAR_CLIP] = np.inf
     return RenderedScene(
         image=_to_image(img, noise, height, width),

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 
 from depthlab.data.base import DepthDataModule
 from depthlab.metrics.depth import DepthMetrics
+from depthlab.metrics.protocol import EvalProtocol
 from depthlab.ops.masked import masked_median
 
 Predictor = Callable[[dict[str, Tensor]], Tensor]
@@ -35,9 +36,9 @@ def rgb(image: Tensor, datamodule: DepthDataModule) -> Tensor:
     return datamodule.denormalize(image)
 
 
-def constant(datamodule: DepthDataModule, max_train: int = 200) -> Predictor:
-    """The median valid train depth everywhere."""
-    values = torch.cat([s["depth"][s["valid"]] for s in _samples(datamodule, "train", max_train)])
+def constant(datamodule: DepthDataModule, max_train: int = 200, split: str = "train") -> Predictor:
+    """The median valid depth of (the first max_train samples of) the train split everywhere."""
+    values = torch.cat([s["depth"][s["valid"]] for s in _samples(datamodule, split, max_train)])
     median = masked_median(values.view(1, 1, 1, -1), torch.ones_like(values, dtype=torch.bool).view(1, 1, 1, -1))
     return lambda batch: torch.full_like(batch["depth"], float(median))
 
@@ -93,11 +94,29 @@ BUILDERS: dict[str, Callable[..., Predictor]] = {
 }
 
 
-def score(predict: Predictor, datamodule: DepthDataModule, split: str = "val") -> dict[str, float]:
-    """DepthMetrics of a baseline on a split (the dataset's depth range as the SSIM range, as the model's)."""
-    metrics = DepthMetrics(ssim_range=datamodule.max_depth)
+def split_median(datamodule: DepthDataModule, split: str) -> Predictor:
+    """The scored split's own median valid depth everywhere: an oracle constant for sets without a train split
+    (under median alignment every constant scores exactly this)."""
+    return constant(datamodule, max_train=10**9, split=split)
+
+
+def score(
+    predict: Predictor,
+    datamodule: DepthDataModule,
+    split: str = "val",
+    protocol: EvalProtocol | None = None,
+    metrics: DepthMetrics | None = None,
+) -> dict[str, float]:
+    """Metrics of a baseline on a split, through the run's protocol (alignment, crop) when one is given.
+
+    Without `metrics`, DepthMetrics with the dataset's depth range as the SSIM range, as the model's.
+    """
+    metrics = metrics if metrics is not None else DepthMetrics(ssim_range=datamodule.max_depth)
     for batch in DataLoader(datamodule.dataset(split), batch_size=datamodule.eval_batch_size):
-        metrics.update(predict(batch), batch["depth"], batch["valid"])
+        pred, target, valid = predict(batch), batch["depth"], batch["valid"]
+        if protocol is not None:
+            pred, target, valid = protocol(pred, target, valid)
+        metrics.update(pred, target, valid)
     return {k: float(v) for k, v in metrics.compute().items()}
 
 

@@ -103,10 +103,10 @@ class SceneRanges:
 
     camera_height: tuple[float, float] = (1.4, 1.6)  # metres, uniform
     hfov_deg: tuple[float, float] = (58.0, 62.0)  # horizontal field of view, uniform
-    pitch_deg: tuple[float, float] = (-12.0, 7.0)  # mean, std of a normal (negative looks down)
+    pitch_deg: tuple[float, float] = (-12.0, 3.0)  # mean, std of a normal (negative looks down)
     haze_distance: tuple[float, float] | None = None  # metres, uniform; transmittance exp(-z / distance)
     object_size: tuple[float, float] = (0.1, 0.45)  # metres, uniform half extent of each object axis
-    photo_textures: float = 0.5  # probability that a surface (floor, walls, each object) shows a photograph
+    photo_textures: float = 0.2  # probability that a surface (floor, walls, each object) shows a photograph
     auto_exposure: tuple[float, float] | None = (0.35, 0.55)  # target mean intensity, uniform (None: raw)
     white_balance: float = 0.06  # std of the per-channel gain around 1
 

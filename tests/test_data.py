@@ -162,3 +162,16 @@ def test_scene_ranges_come_from_config_and_unknown_keys_are_named():
     assert not torch.equal(dm.dataset("train")[0]["image"], tiny_dm().dataset("train")[0]["image"])
     with pytest.raises(DepthlabError, match="data.scene.fov is unknown; scene keys: camera_height"):
         tiny_dm(scene={"fov": [50, 60]})
+
+
+@pytest.mark.parametrize(
+    ("scene", "message"),
+    [
+        ({"photo_textures": 2.0}, r"data.scene.photo_textures=2.0 is a probability; use 0 to 1"),
+        ({"white_balance": -0.1}, r"data.scene.white_balance=-0.1 is a standard deviation; use >= 0"),
+        ({"auto_exposure": [0.6, 0.3]}, r"data.scene.auto_exposure=\[0.6, 0.3\] is a \[min, max\] mean intensity"),
+    ],
+)
+def test_appearance_knobs_outside_their_meaning_are_refused_in_one_line(scene: dict, message: str):
+    with pytest.raises(DepthlabError, match=message):
+        tiny_dm(scene=scene)

@@ -96,8 +96,8 @@ class _SceneParams:
 class SceneRanges:
     """Camera, appearance and atmosphere ranges of the scene distribution (the benchmark's difficulty knobs).
 
-    Narrow camera-height and field-of-view ranges keep metric scale inferable from one image (one sensor on a
-    robot). No haze by default: strong haze turns colour into depth, a per-pixel shortcut (experiment
+    Narrow camera-height, pitch and field-of-view ranges keep metric scale inferable from one image (one sensor
+    mounted on a robot). No haze by default: strong haze turns colour into depth, a per-pixel shortcut (experiment
     synthetic_hazy). Photo textures, auto exposure and white balance keep brightness from predicting distance.
     """
 
@@ -109,6 +109,18 @@ class SceneRanges:
     photo_textures: float = 0.2  # probability that a surface (floor, walls, each object) shows a photograph
     auto_exposure: tuple[float, float] | None = (0.35, 0.55)  # target mean intensity, uniform (None: raw)
     white_balance: float = 0.06  # std of the per-channel gain around 1
+
+    def __post_init__(self) -> None:
+        """One-line errors for appearance knobs outside their meaning."""
+        if not 0.0 <= self.photo_textures <= 1.0:
+            raise ValueError(f"data.scene.photo_textures={self.photo_textures} is a probability; use 0 to 1")
+        if self.white_balance < 0:
+            raise ValueError(f"data.scene.white_balance={self.white_balance} is a standard deviation; use >= 0")
+        if self.auto_exposure is not None and not 0 < self.auto_exposure[0] <= self.auto_exposure[1] <= 1:
+            raise ValueError(
+                f"data.scene.auto_exposure={list(self.auto_exposure)} is a [min, max] mean intensity in (0, 1];"
+                " e.g. [0.35, 0.55], or null for raw radiance"
+            )
 
     @classmethod
     def from_mapping(cls, values: dict | None) -> SceneRanges:

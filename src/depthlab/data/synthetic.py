@@ -10,6 +10,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from depthlab.data.base import DepthDataModule, Sample
+from depthlab.data.photos import photo_textures
 from depthlab.data.render import SceneRanges, render_scene
 from depthlab.utils.errors import DepthlabError
 
@@ -88,6 +89,8 @@ class SyntheticDepthDataset(Dataset):
         if processes <= 1 or len(todo) < 2 * processes:
             self.cache.update((i, self.render(i)) for i in todo)
             return
+        if self.ranges.photo_textures > 0:
+            photo_textures()  # loaded once here, inherited by the forked workers
         cache, self.cache = self.cache, None  # the workers get `self` pickled: without its cache it is tiny
         try:
             with multiprocessing.get_context("fork").Pool(processes, initializer=_default_sigterm) as pool:

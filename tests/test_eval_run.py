@@ -84,12 +84,12 @@ def test_zero_shot_eval_logs_its_table_to_wandb(ckpt, tmp_path, offline_wandb):
     run_dir = latest_run_dir(tmp_path)
     history = {k: v for row in read_offline_run(run_dir)["history"] for k, v in row.items()}
     assert history["synthetic/test/rmse"] == pytest.approx(printed["synthetic/test/rmse"], rel=1e-9)
-    # a W&B Table (uploaded as a run table artifact when synced), one row per dataset
+    # a W&B Table (uploaded as a run table artifact when synced), one row per dataset and its constant's row
     assert history["zero_shot/test/_type"] == "table-file"
     assert history["zero_shot/test/artifact_path"].startswith("wandb-client-artifact://")
     table = json.loads((run_dir / "files" / history["zero_shot/test/path"]).read_text())
     assert table["columns"][:4] == ["dataset", "abs_rel", "sq_rel", "rmse"]
-    assert [row[0] for row in table["data"]] == ["synthetic"]
+    assert [row[0] for row in table["data"]] == ["synthetic", "synthetic (constant)"]
     assert table["data"][0][3] == pytest.approx(printed["synthetic/test/rmse"], rel=1e-9)
 
 

@@ -59,7 +59,8 @@ def test_short_training_lowers_val_rmse(tmp_path):
     before = trainer.validate(module, datamodule=datamodule, verbose=False)[0]["val/rmse"]
     trainer.fit(module, datamodule=datamodule)
     after = trainer.validate(module, datamodule=datamodule, verbose=False)[0]["val/rmse"]
-    assert after < 0.8 * before, (before, after)
+    # the default scenes need spatial cues (no haze shortcut): 6 epochs on 32 scenes cut rmse by ~15% (1.44 -> 1.23)
+    assert after < 0.9 * before, (before, after)
 
 
 def _best_checkpoint(run_dir: Path) -> Path:

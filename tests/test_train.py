@@ -86,7 +86,9 @@ def test_train_writes_outputs_and_eval_reproduces_val_metrics(tmp_path):
     metrics = read_metrics(run_dir)
     for split in ("train", "val", "test"):
         assert all(f"{split}/{k}" in metrics for k in VAL_KEYS), sorted(metrics)
-    assert {f"baseline/{b}/val/delta1" for b in ("constant", "row_median", "pixel")} <= set(metrics) and "delta1" in result.stdout
+    assert {f"baseline/{b}/val/delta1" for b in ("constant", "row_median", "pixel")} <= set(
+        metrics
+    ) and "delta1" in result.stdout
     assert (run_dir / "checkpoints" / "last.ckpt").is_file() and list((run_dir / "panels").glob("*.png"))
 
     best = _best_checkpoint(run_dir)

@@ -105,7 +105,9 @@ def print_baselines(metrics: dict[str, float]) -> None:
     scores = {name: column["delta1"] for name, column in named.items() if name != "model" and "delta1" in column}
     if scores and "delta1" in named["model"]:
         best = max(scores, key=scores.get)
-        print(f"delta1 margin over the best no-context baseline ({best}): {named['model']['delta1'] - scores[best]:+.3f}")
+        print(
+            f"delta1 margin over the best no-context baseline ({best}): {named['model']['delta1'] - scores[best]:+.3f}"
+        )
 
 
 def _runs(limit: int | float) -> bool:

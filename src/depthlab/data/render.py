@@ -161,9 +161,7 @@ def _sample_params(
     return _sample_appearance(np.random.default_rng([seed, 1]), params, ranges)
 
 
-def _sample_geometry(
-    rng: np.random.Generator, min_objects: int, max_objects: int, ranges: SceneRanges
-) -> _SceneParams:
+def _sample_geometry(rng: np.random.Generator, min_objects: int, max_objects: int, ranges: SceneRanges) -> _SceneParams:
     """Room, camera, objects, procedural textures and light (the draws of every scene version so far)."""
     room, cam_pos, yaw = _sample_room_camera(rng, ranges.camera_height)
     pitch = np.deg2rad(np.clip(rng.normal(*ranges.pitch_deg), -35.0, 10.0))

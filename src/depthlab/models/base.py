@@ -7,6 +7,8 @@ from torch.nn.modules.batchnorm import _NormBase
 
 from depthlab.utils.errors import DepthlabError
 
+OUTPUT_KINDS = ("metric", "relative_depth", "relative_disparity")
+
 
 class DepthNet(nn.Module):
     """Base of every depthlab network: declares its batch inputs, exposes its encoder for freezing / LR groups.
@@ -18,6 +20,14 @@ class DepthNet(nn.Module):
     predicts_mask: bool = False
     name: str = "net"
     output_stride: int = 32
+    # what outputs["depth"] holds (OUTPUT_KINDS): metres, a unit-free positive depth map, or affine-invariant
+    # disparity (MiDaS / Depth Anything relative models); the protocol and loss checks read it
+    output_kind: str = "metric"
+
+    @property
+    def provenance(self) -> dict[str, str] | None:
+        """Where pretrained weights came from (source, revision, license); None when trained from scratch."""
+        return None
 
     @property
     def min_input_size(self) -> int:

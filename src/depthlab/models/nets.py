@@ -98,6 +98,7 @@ class SmpDepthNet(DepthNet):
         self.arch, self.encoder_name, self.name = arch, encoder, f"{arch}-{encoder}"
         self.net = create_smp(arch, encoder, encoder_weights, in_channels, classes=1, **dict(arch_kwargs or {}))
         self.head = DepthActivation(head, min_depth, max_depth)
+        self.output_kind = "relative_depth" if head == "relative" else "metric"
         patch = int(getattr(self.net.encoder, "output_stride", 16))
         if arch.lower() == "dpt" and patch & (patch - 1):
             raise DepthlabError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 
@@ -23,6 +25,7 @@ class DepthNet(nn.Module):
     # what outputs["depth"] holds (OUTPUT_KINDS): metres, a unit-free positive depth map, or affine-invariant
     # disparity (MiDaS / Depth Anything relative models); the protocol and loss checks read it
     output_kind: str = "metric"
+    stride_kind: str = "output stride"  # what H and W must be multiples of, named in the size check
 
     @property
     def provenance(self) -> dict[str, str] | None:
@@ -35,7 +38,11 @@ class DepthNet(nn.Module):
         return self.output_stride
 
     def __init__(
-        self, freeze_encoder: bool = False, unfreeze_at_epoch: int | None = None, encoder_lr_mult: float = 1.0
+        self,
+        freeze_encoder: bool = False,
+        unfreeze_at_epoch: int | None = None,
+        encoder_lr_mult: float = 1.0,
+        layer_decay: float = 1.0,
     ) -> None:
         super().__init__()
         if unfreeze_at_epoch is not None and not freeze_encoder:
@@ -46,9 +53,16 @@ class DepthNet(nn.Module):
             raise DepthlabError(f"model.unfreeze_at_epoch={unfreeze_at_epoch} must be >= 1 (or null: stay frozen)")
         if not encoder_lr_mult >= 0:
             raise DepthlabError(f"model.encoder_lr_mult={encoder_lr_mult} must be >= 0")
+        if not 0 < layer_decay <= 1:
+            raise DepthlabError(f"model.layer_decay={layer_decay} must be in (0, 1] (1: no layer-wise decay; ViTs: 0.65-0.9)")
         self.freeze_encoder, self.unfreeze_at_epoch = bool(freeze_encoder), unfreeze_at_epoch
+        self.layer_decay = float(layer_decay)
         self.encoder_lr_mult = float(encoder_lr_mult)
         self.encoder_frozen = False
+
+    def checkpoint_overrides(self) -> dict[str, Any]:
+        """Model-config keys a checkpoint stores so that rebuilding it downloads nothing (weights are in the file)."""
+        return {}
 
     @property
     def encoder(self) -> nn.Module:
@@ -82,6 +96,6 @@ class DepthNet(nn.Module):
         if height % s or width % s:
             fix_h, fix_w = max(s, round(height / s) * s), max(s, round(width / s) * s)
             raise DepthlabError(
-                f"input size {height}x{width} is not divisible by {s}, the output stride of "
+                f"input size {height}x{width} is not divisible by {s}, the {self.stride_kind} of "
                 f"{self.name}; use e.g. data.height={fix_h} data.width={fix_w}"
             )

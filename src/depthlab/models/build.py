@@ -20,6 +20,7 @@ def build_module(cfg: DictConfig | dict[str, Any]) -> DepthModule:
     check_learning_rate(cfg.get("optimizer"))
     net, loss = instantiate(cfg.model), instantiate(cfg.loss)
     check_net_and_loss(net, loss)
+    protocol = protocol_for(protocol, getattr(net, "output_kind", "metric"))
     module = DepthModule(
         net=net,
         loss=loss,
@@ -34,7 +35,20 @@ def build_module(cfg: DictConfig | dict[str, Any]) -> DepthModule:
         nan_max_skips=cfg.get("nan_max_skips", 10),
     )
     module.run_config = resolved_sections(cfg)  # embedded in every checkpoint it writes
+    if isinstance(module.run_config.get("model"), dict) and hasattr(net, "checkpoint_overrides"):
+        module.run_config["model"].update(net.checkpoint_overrides())  # a reload downloads nothing
     return module
+
+
+def protocol_for(protocol: DictConfig | None, output_kind: str) -> DictConfig | None:
+    """A network that predicts affine-invariant disparity is scored in disparity space after a fit onto 1 / g."""
+    if protocol is None or output_kind != "relative_disparity":
+        return protocol
+    protocol = protocol.copy()
+    protocol.pred_space = "disparity"
+    if protocol.get("alignment", "auto") in ("auto", "none"):
+        protocol.alignment = "lstsq_disparity"
+    return protocol
 
 
 def check_learning_rate(optimizer: DictConfig | None) -> None:

@@ -20,6 +20,7 @@ def check_net_and_loss(net: nn.Module, loss: nn.Module) -> None:
     """A mask loss needs a mask head, and a mask head needs a mask loss (else it is never trained)."""
     name = getattr(net, "name", type(net).__name__)
     predicts_mask = getattr(net, "predicts_mask", False)
+    check_relative_loss(net, loss)
     if loss_uses_mask(loss) and not predicts_mask:
         raise DepthlabError(
             f"the loss has mask terms (bce / dice) but {name} predicts no mask: add task=depth_mask "
@@ -29,6 +30,20 @@ def check_net_and_loss(net: nn.Module, loss: nn.Module) -> None:
         raise DepthlabError(
             f"{name} predicts a foreground mask but the loss has no mask term: use task=depth_mask "
             f"({MASK_LOSSES}), or model.mask_head=false for depth only"
+        )
+
+
+def check_relative_loss(net: nn.Module, loss: nn.Module) -> None:
+    """A net predicting affine-invariant disparity trains only with disparity-space invariant terms (SSI, GM)."""
+    if getattr(net, "output_kind", "metric") != "relative_disparity":
+        return
+    terms = getattr(loss, "terms", {"loss": loss})
+    metric = [name for name, term in terms.items() if getattr(term, "space", None) != "disparity"]
+    if metric:
+        name = getattr(net, "name", type(net).__name__)
+        raise DepthlabError(
+            f"{name} predicts relative (affine-invariant) disparity, but loss term(s) {', '.join(metric)} need "
+            "metric depth: use loss=ssi_gm or loss=ssi, or model.depth_type=metric for a metric head"
         )
 
 

@@ -1,0 +1,227 @@
+"""Hugging Face depth models (Depth Anything V2, DPT, ZoeDepth, any *ForDepthEstimation) as depthlab networks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from torch import nn
+from transformers import AutoConfig, AutoModelForDepthEstimation, PretrainedConfig, PreTrainedModel
+
+from depthlab.data.base import IMAGENET_MEAN, IMAGENET_STD
+from depthlab.models import hf_loading
+from depthlab.models.base import DepthNet
+from depthlab.models.hf_presets import FAMILIES, family_of, preset
+from depthlab.utils.choices import check_choice
+from depthlab.utils.errors import DepthlabError
+
+DEPTH_TYPES = ("relative", "metric")
+PARTS = ("all", "encoder")
+_DROP = ("id2label", "label2id")  # generic classifier keys: int-keyed, meaningless for depth
+
+
+def _plain(value: Any) -> Any:
+    """OmegaConf containers (from Hydra) as plain dicts / lists."""
+    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig | ListConfig) else value
+
+
+def merged(base: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """base with overrides applied key by key, recursing into nested dicts (backbone_config)."""
+    out = dict(base)
+    for key, value in (overrides or {}).items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def config_dict(config: PretrainedConfig) -> dict[str, Any]:
+    """A transformers config as plain data (what a checkpoint stores to rebuild the architecture offline)."""
+    return {k: v for k, v in config.to_dict().items() if k not in _DROP}
+
+
+def from_dict(family: str, values: dict[str, Any]) -> PretrainedConfig:
+    """The transformers config object of a family (auto: by the dict's model_type)."""
+    if family in FAMILIES:
+        return FAMILIES[family].config_class.from_dict(values)
+    values = dict(values)
+    return AutoConfig.for_model(values.pop("model_type"), **values)
+
+
+def _interpolate_positions(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Resize DPT-Hybrid's position embeddings to the input grid instead of refusing non-384 inputs."""
+    return args, {**kwargs, "interpolate_pos_encoding": True}
+
+
+class HFDepthNet(DepthNet):
+    """A transformers depth model behind depthlab's contract: normalised RGB in, {"depth": [B, 1, H, W]} out.
+
+    `output_kind` tells losses and the protocol what the output is: relative models predict affine-invariant
+    disparity (scored after the disparity alignment), metric ones metres. Input sides are multiples of the patch.
+    """
+
+    stride_kind = "patch size"
+
+    def __init__(
+        self,
+        family: str = "depth_anything",
+        size: str | None = "small",
+        depth_type: str | None = None,
+        pretrained: str | None = None,
+        name_or_path: str | None = None,
+        pretrained_parts: str = "all",
+        config: dict[str, Any] | None = None,
+        architecture: dict[str, Any] | None = None,
+        provenance: dict[str, str] | None = None,
+        min_depth: float = 1e-3,
+        max_depth: float = 10.0,
+        data_mean: tuple[float, float, float] | None = None,
+        data_std: tuple[float, float, float] | None = None,
+        freeze_encoder: bool = False,
+        unfreeze_at_epoch: int | None = None,
+        encoder_lr_mult: float = 1.0,
+        layer_decay: float = 1.0,
+        gradient_checkpointing: bool = False,
+    ) -> None:
+        super().__init__(freeze_encoder, unfreeze_at_epoch, encoder_lr_mult, layer_decay)
+        check_choice("model.family", family, (*FAMILIES, "auto"))
+        check_choice("model.depth_type", depth_type, DEPTH_TYPES, none=True)
+        check_choice("model.pretrained_parts", pretrained_parts, PARTS)
+        self.family, self.min_depth, self.max_depth = family, float(min_depth), float(max_depth)
+        config, architecture, provenance = _plain(config), _plain(architecture), _plain(provenance)
+        hf_config = self._config(size, depth_type, pretrained, name_or_path, config, architecture)
+        self.family = family_of(hf_config) if family == "auto" else family
+        self.depth_type = self._depth_type(hf_config, depth_type)
+        self.output_kind = "metric" if self.depth_type == "metric" else "relative_disparity"
+        self.model = self._model(hf_config, pretrained, pretrained_parts)
+        self._provenance = provenance or (hf_loading.provenance(pretrained, self.model.config) if pretrained else None)
+        self.name = f"{family}-{size}" if family != "auto" else f"hf:{name_or_path}"
+        self.patch_size = int(getattr(hf_config, "patch_size", 0) or hf_config.backbone_config.patch_size)
+        self._set_input_scale(data_mean, data_std)
+        self._grid: tuple[int, int] | None = None
+        if self.family == "dpt" and (hf_config.backbone_config is None or hf_config.is_hybrid):
+            self.model.neck.register_forward_pre_hook(self._patch_grid)  # HF's ViT DPT neck assumes square grids
+        if self.family == "dpt" and hf_config.is_hybrid:  # the hybrid stem refuses sizes but its training size
+            self.model.dpt.embeddings.register_forward_pre_hook(_interpolate_positions, with_kwargs=True)
+        if gradient_checkpointing:
+            if not self.model.supports_gradient_checkpointing:
+                raise DepthlabError(f"{self.name} does not support model.gradient_checkpointing; set it to false")
+            self.model.gradient_checkpointing_enable()
+
+    def _config(
+        self,
+        size: str | None,
+        depth_type: str | None,
+        pretrained: str | None,
+        name_or_path: str | None,
+        overrides: dict[str, Any] | None,
+        architecture: dict[str, Any] | None,
+    ) -> PretrainedConfig:
+        """The architecture: a checkpoint's stored config, the weights' config, or the family preset; overridden."""
+        if architecture is not None:
+            return from_dict(self.family, architecture)
+        source = name_or_path or pretrained
+        if source is not None:
+            load = FAMILIES[self.family].config_class if self.family in FAMILIES else AutoConfig
+            base = config_dict(hf_loading.fetch(source, load.from_pretrained, "model.name_or_path"))
+        elif self.family == "auto":
+            raise DepthlabError("model=hf needs model.name_or_path=<hub id or save_pretrained directory>")
+        else:
+            base = preset(self.family, size)
+            if self.family == "zoedepth":
+                bins = {"n_bins": 64, "min_depth": self.min_depth, "max_depth": self.max_depth}
+                base = {**base, "bin_configurations": [bins]}
+        values = merged(base, overrides)
+        if self.family == "depth_anything" or values.get("model_type") == "depth_anything":
+            if not self.max_depth.is_integer():
+                raise DepthlabError(
+                    f"model.max_depth={self.max_depth}: transformers stores Depth Anything's max_depth as an integer; "
+                    f"use model.max_depth={max(1, round(self.max_depth))}"
+                )
+            values["max_depth"] = int(self.max_depth)
+            if depth_type is not None:
+                values["depth_estimation_type"] = depth_type
+        return from_dict(self.family, values)
+
+    def _depth_type(self, config: PretrainedConfig, depth_type: str | None) -> str:
+        """relative or metric: the config's own statement, else the asked-for type, else the family's default."""
+        stated = getattr(config, "depth_estimation_type", None)
+        if stated in DEPTH_TYPES:
+            return stated
+        return depth_type or (FAMILIES[self.family].depth_type if self.family in FAMILIES else "relative")
+
+    def _model(self, config: PretrainedConfig, pretrained: str | None, parts: str) -> PreTrainedModel:
+        """Random weights from the config, or the pretrained weights (all of them, or the encoder's only)."""
+        model_class = FAMILIES[self.family].model_class if self.family in FAMILIES else AutoModelForDepthEstimation
+        if pretrained is None:
+            return model_class._from_config(config) if self.family in FAMILIES else model_class.from_config(config)
+
+        def load(ref: str, **kwargs: Any) -> PreTrainedModel:
+            return model_class.from_pretrained(ref, config=config, **kwargs)
+
+        loaded = hf_loading.fetch(pretrained, load)
+        if parts == "all":
+            return loaded
+        model = model_class.from_config(config) if self.family == "auto" else model_class._from_config(config)
+        self._encoder_of(model).load_state_dict(self._encoder_of(loaded).state_dict())
+        return model
+
+    @staticmethod
+    def _encoder_of(model: nn.Module) -> nn.Module:
+        """The backbone of any transformers depth model (ViT DPT calls it `dpt`)."""
+        encoder = getattr(model, "backbone", None) or getattr(model, "dpt", None)
+        if encoder is None:
+            raise DepthlabError(f"{type(model).__name__} has no backbone depthlab knows; model.pretrained_parts=all")
+        return encoder
+
+    def _set_input_scale(self, mean: Any, std: Any) -> None:
+        """Map the datamodule's normalisation onto the model's own (DPT and ZoeDepth expect mean = std = 0.5)."""
+        family = FAMILIES.get(self.family)
+        data_mean = torch.tensor(tuple(mean or IMAGENET_MEAN), dtype=torch.float32).view(1, 3, 1, 1)
+        data_std = torch.tensor(tuple(std or IMAGENET_STD), dtype=torch.float32).view(1, 3, 1, 1)
+        model_mean = torch.tensor(family.mean if family else IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1)
+        model_std = torch.tensor(family.std if family else IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1)
+        self.rescale = not (torch.equal(data_mean, model_mean) and torch.equal(data_std, model_std))
+        self.register_buffer("in_scale", data_std / model_std, persistent=False)
+        self.register_buffer("in_shift", (data_mean - model_mean) / model_std, persistent=False)
+
+    def _patch_grid(self, module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Give HF's DPT neck the token grid of this input, so non-square images reshape correctly."""
+        if len(args) == 3 and args[1] is None and self._grid is not None:
+            return (args[0], *self._grid)
+        return args
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self._encoder_of(self.model)
+
+    @property
+    def output_stride(self) -> int:
+        return self.patch_size
+
+    @property
+    def min_input_size(self) -> int:
+        return 2 * self.patch_size
+
+    @property
+    def provenance(self) -> dict[str, str] | None:
+        return self._provenance
+
+    def checkpoint_overrides(self) -> dict[str, Any]:
+        """Rebuild from a checkpoint offline: the full architecture, no weight download, the weights' provenance."""
+        return {
+            "pretrained": None,
+            "name_or_path": None,
+            "config": None,
+            "architecture": config_dict(self.model.config),
+            "provenance": self._provenance,
+        }
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        height, width = image.shape[-2:]
+        x = image * self.in_scale + self.in_shift if self.rescale else image
+        self._grid = (height // self.patch_size, width // self.patch_size)
+        depth = self.model(pixel_values=x).predicted_depth.unsqueeze(1)
+        if depth.shape[-2:] != (height, width):
+            depth = F.interpolate(depth, size=(height, width), mode="bilinear", align_corners=False)
+        return {"depth": depth}

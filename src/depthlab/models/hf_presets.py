@@ -1,0 +1,146 @@
+"""Architectures, hub ids, licences and input normalisation of the Hugging Face depth families (offline presets).
+
+The presets rebuild each published architecture from its numbers (no download): `model.pretrained=null` gives
+the same network with random weights. With `model.pretrained=<hub id | dir>` the config comes from the weights.
+Sources: the Depth Anything V2 repository (metric_depth/train.py model_configs, dpt.py intermediate_layer_idx),
+the model cards of depth-anything/Depth-Anything-V2-*-hf, Intel/dpt-large, Intel/dpt-hybrid-midas and
+Intel/zoedepth-nyu-kitti.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from transformers import (
+    DepthAnythingConfig,
+    DepthAnythingForDepthEstimation,
+    DPTConfig,
+    DPTForDepthEstimation,
+    PretrainedConfig,
+    PreTrainedModel,
+    ZoeDepthConfig,
+    ZoeDepthForDepthEstimation,
+)
+
+from depthlab.data.base import IMAGENET_MEAN, IMAGENET_STD
+from depthlab.utils.choices import check_choice
+
+HALF = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One transformers model family: its classes, its sizes (config numbers) and how its output is read."""
+
+    config_class: type[PretrainedConfig]
+    model_class: type[PreTrainedModel]
+    sizes: dict[str, dict[str, Any]]
+    hub_ids: dict[str, str] = field(default_factory=dict)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    depth_type: str = "relative"  # what the family predicts unless the config says otherwise
+
+
+def _dav2(hidden: int, heads: int, layers: int, out: list[int], fusion: int, neck: list[int]) -> dict[str, Any]:
+    """A Depth Anything V2 config: DINOv2 backbone (patch 14, 518 px pretraining) + DPT head."""
+    backbone = {
+        "model_type": "dinov2",
+        "hidden_size": hidden,
+        "num_attention_heads": heads,
+        "num_hidden_layers": layers,
+        "intermediate_size": 4 * hidden,
+        "patch_size": 14,
+        "image_size": 518,
+        "layerscale_value": 1.0,
+        "out_indices": out,
+        "reshape_hidden_states": False,
+    }
+    return {
+        "backbone_config": backbone,
+        "patch_size": 14,
+        "reassemble_hidden_size": hidden,
+        "reassemble_factors": [4, 2, 1, 0.5],
+        "neck_hidden_sizes": neck,
+        "fusion_hidden_size": fusion,
+        "head_hidden_size": 32,
+        "head_in_index": -1,
+    }
+
+
+FAMILIES: dict[str, Family] = {
+    "depth_anything": Family(
+        DepthAnythingConfig,
+        DepthAnythingForDepthEstimation,
+        sizes={
+            "small": _dav2(384, 6, 12, [3, 6, 9, 12], 64, [48, 96, 192, 384]),
+            "base": _dav2(768, 12, 12, [3, 6, 9, 12], 128, [96, 192, 384, 768]),
+            "large": _dav2(1024, 16, 24, [5, 12, 18, 24], 256, [256, 512, 1024, 1024]),
+        },
+        hub_ids={
+            "small/relative": "depth-anything/Depth-Anything-V2-Small-hf",
+            "base/relative": "depth-anything/Depth-Anything-V2-Base-hf",
+            "large/relative": "depth-anything/Depth-Anything-V2-Large-hf",
+            "small/metric": "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf",
+            "base/metric": "depth-anything/Depth-Anything-V2-Metric-Indoor-Base-hf",
+            "large/metric": "depth-anything/Depth-Anything-V2-Metric-Indoor-Large-hf",
+        },
+    ),
+    "dpt": Family(
+        DPTConfig,
+        DPTForDepthEstimation,
+        sizes={"large": {}, "hybrid": {"is_hybrid": True, "neck_hidden_sizes": [256, 512, 768, 768]}},
+        hub_ids={"large/relative": "Intel/dpt-large", "hybrid/relative": "Intel/dpt-hybrid-midas"},
+        mean=HALF,
+        std=HALF,
+    ),
+    "zoedepth": Family(
+        ZoeDepthConfig,
+        ZoeDepthForDepthEstimation,
+        sizes={"large": {}},
+        hub_ids={"large/metric": "Intel/zoedepth-nyu-kitti"},
+        mean=HALF,
+        std=HALF,
+        depth_type="metric",
+    ),
+}
+
+# licence strings of the model cards (used when the weights' own README does not say)
+LICENSES = {
+    "depth-anything/Depth-Anything-V2-Small-hf": "apache-2.0",
+    "depth-anything/Depth-Anything-V2-Base-hf": "cc-by-nc-4.0",
+    "depth-anything/Depth-Anything-V2-Large-hf": "cc-by-nc-4.0",
+    "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf": "apache-2.0",
+    "depth-anything/Depth-Anything-V2-Metric-Indoor-Base-hf": "cc-by-nc-4.0",
+    "depth-anything/Depth-Anything-V2-Metric-Indoor-Large-hf": "cc-by-nc-4.0",
+    "depth-anything/Depth-Anything-V2-Metric-Outdoor-Small-hf": "apache-2.0",
+    "depth-anything/Depth-Anything-V2-Metric-Outdoor-Base-hf": "cc-by-nc-4.0",
+    "depth-anything/Depth-Anything-V2-Metric-Outdoor-Large-hf": "cc-by-nc-4.0",
+    "Intel/dpt-large": "apache-2.0",
+    "Intel/dpt-hybrid-midas": "apache-2.0",
+    "Intel/zoedepth-nyu-kitti": "mit",
+    "Intel/zoedepth-nyu": "mit",
+    "Intel/zoedepth-kitti": "mit",
+    "facebook/dpt-dinov2-small-nyu": "apache-2.0",
+    "facebook/dpt-dinov2-base-nyu": "apache-2.0",
+}
+
+
+def family_of(config: PretrainedConfig) -> str:
+    """The family key of a transformers config (auto: any *ForDepthEstimation)."""
+    for name, family in FAMILIES.items():
+        if isinstance(config, family.config_class):
+            return name
+    return "auto"
+
+
+def preset(family: str, size: str) -> dict[str, Any]:
+    """The config numbers of one published size (a one-line error names the sizes there are)."""
+    check_choice("model.family", family, tuple(FAMILIES))
+    check_choice("model.size", size, tuple(FAMILIES[family].sizes))
+    return FAMILIES[family].sizes[size]
+
+
+def hub_id(family: str, size: str, depth_type: str) -> str | None:
+    """The hub id of the published weights of a family / size / depth type, if there are any."""
+    return FAMILIES[family].hub_ids.get(f"{size}/{depth_type}") if family in FAMILIES else None

@@ -23,7 +23,7 @@ from depthlab.config_dir import CONF_DIR
 from depthlab.metrics import DEPTH_METRIC_KEYS
 from depthlab.metrics.baseline import score as score_baseline
 from depthlab.metrics.baseline import split_median
-from depthlab.models.build import resolved_sections
+from depthlab.models.build import protocol_for, resolved_sections
 from depthlab.models.checkpoint import module_from_checkpoint
 from depthlab.models.module import DepthModule
 from depthlab.utils.errors import DepthlabError
@@ -73,7 +73,7 @@ def score(module: DepthModule, run: DictConfig, split: str, trainer: pl.Trainer)
     datamodule.setup("validate" if split == "val" else "test")
     module.check_data(datamodule, split)
     if run.get("protocol"):
-        module.protocol = instantiate(run.protocol)
+        module.protocol = instantiate(protocol_for(run.protocol, getattr(module.net, "output_kind", "metric")))
     metrics = instantiate(run.metrics)
     module.val_metrics, module.test_metrics = deepcopy(metrics), deepcopy(metrics)
     if split == "train":  # no hook serves the train split to an eval loop; each rank scores all of it (still exact)

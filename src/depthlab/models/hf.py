@@ -94,6 +94,8 @@ class HFDepthNet(DepthNet):
         self.depth_type = self._depth_type(hf_config, depth_type)
         self.output_kind = "metric" if self.depth_type == "metric" else "relative_disparity"
         self.model = self._model(hf_config, pretrained, pretrained_parts)
+        if pretrained is None and architecture is None and self.output_kind == "relative_disparity":
+            self._activate_head()
         self._provenance = provenance or (hf_loading.provenance(pretrained, self.model.config) if pretrained else None)
         self.name = f"{family}-{size}" if family != "auto" else f"hf:{name_or_path}"
         self.patch_size = int(getattr(hf_config, "patch_size", 0) or hf_config.backbone_config.patch_size)
@@ -106,7 +108,8 @@ class HFDepthNet(DepthNet):
         if gradient_checkpointing:
             if not self.model.supports_gradient_checkpointing:
                 raise DepthlabError(f"{self.name} does not support model.gradient_checkpointing; set it to false")
-            self.model.gradient_checkpointing_enable()
+            enable = getattr(self.model, "activation_checkpointing_enable", None)  # the name from transformers 5.x
+            (enable or self.model.gradient_checkpointing_enable)()
 
     def _config(
         self,
@@ -166,6 +169,13 @@ class HFDepthNet(DepthNet):
         self._encoder_of(model).load_state_dict(self._encoder_of(loaded).state_dict())
         return model
 
+    def _activate_head(self) -> None:
+        """Start a random relative head in its final ReLU's active region (else it may output 0 and never learn)."""
+        head = getattr(self.model, "head", None)
+        convs = [m for m in head.modules() if isinstance(m, nn.Conv2d)] if head is not None else []
+        if convs and convs[-1].bias is not None:
+            nn.init.constant_(convs[-1].bias, 1.0)
+
     @staticmethod
     def _encoder_of(model: nn.Module) -> nn.Module:
         """The backbone of any transformers depth model (ViT DPT calls it `dpt`)."""
@@ -177,13 +187,13 @@ class HFDepthNet(DepthNet):
     def _set_input_scale(self, mean: Any, std: Any) -> None:
         """Map the datamodule's normalisation onto the model's own (DPT and ZoeDepth expect mean = std = 0.5)."""
         family = FAMILIES.get(self.family)
-        data_mean = torch.tensor(tuple(mean or IMAGENET_MEAN), dtype=torch.float32).view(1, 3, 1, 1)
-        data_std = torch.tensor(tuple(std or IMAGENET_STD), dtype=torch.float32).view(1, 3, 1, 1)
-        model_mean = torch.tensor(family.mean if family else IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1)
-        model_std = torch.tensor(family.std if family else IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1)
-        self.rescale = not (torch.equal(data_mean, model_mean) and torch.equal(data_std, model_std))
-        self.register_buffer("in_scale", data_std / model_std, persistent=False)
-        self.register_buffer("in_shift", (data_mean - model_mean) / model_std, persistent=False)
+        data = (tuple(float(v) for v in mean or IMAGENET_MEAN), tuple(float(v) for v in std or IMAGENET_STD))
+        own = (family.mean, family.std) if family else (IMAGENET_MEAN, IMAGENET_STD)
+        self.rescale = data != own
+        scale = [ds / ms for ds, ms in zip(data[1], own[1], strict=True)]
+        shift = [(dm - mm) / ms for dm, mm, ms in zip(data[0], own[0], own[1], strict=True)]
+        self.register_buffer("in_scale", torch.tensor(scale).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("in_shift", torch.tensor(shift).view(1, 3, 1, 1), persistent=False)
 
     def _patch_grid(self, module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
         """Give HF's DPT neck the token grid of this input, so non-square images reshape correctly."""

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 
 from depthlab.config_dir import CONF_DIR
+from depthlab.data import fixtures
 from depthlab.models import hf_loading
 from depthlab.models.build import build_module
 from depthlab.models.hf import HFDepthNet
@@ -204,3 +206,39 @@ def test_any_hf_model_by_directory_trains_and_keeps_provenance(saved_dir, tmp_pa
     rows = list(csv.DictReader((run / "csv" / "metrics.csv").open()))
     losses = [float(r["train/loss_epoch"]) for r in rows if r.get("train/loss_epoch")]
     assert len(losses) == 3 and losses[-1] < losses[0]  # fine-tuning the loaded weights lowers the loss
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("experiment", "fixture", "extra"),
+    [
+        ("dav2_metric_finetune", "folder", ["data.val_fraction=0.2"]),
+        ("dav2_relative_finetune", "redweb", []),
+    ],
+)
+def test_finetune_recipes_run_on_real_dataset_layouts(experiment, fixture, extra, saved_dir, tmp_path):
+    directory, _ = saved_dir
+    fixtures.WRITERS[fixture](tmp_path / "data")
+    args = [f"experiment={experiment}", f"data={fixture}", f"data.root={tmp_path / 'data'}", *extra]
+    args += [f"model.pretrained={directory}", "data.height=42", "data.width=56", "data.batch_size=2"]
+    args += ["data.eval_batch_size=2", "data.num_workers=0", "trainer.max_epochs=1", "callbacks.progress_bar=null"]
+    args += ["logger=csv", "baseline=false"]
+    assert call("train", [*args, f"hydra.run.dir={tmp_path / 'run'}"]).code == 0
+    metrics = read_metrics(tmp_path / "run")
+    assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values()) and "test/delta1" in metrics
+    ckpt = next((tmp_path / "run" / "checkpoints").glob("*.ckpt"))
+    run = torch.load(ckpt, map_location="cpu", weights_only=True)["depthlab_config"]
+    assert run["optimizer"]["weight_decay"] == 0.01 and run["model"]["encoder_lr_mult"] == 0.1
+    kind = run["model"]["architecture"]["depth_estimation_type"]
+    assert kind == ("metric" if "metric" in experiment else "relative")
+
+
+def test_recipe_learning_rates_are_the_published_ones(tmp_path):
+    cfg = compose_train(
+        "experiment=dav2_metric_finetune", "model.pretrained=null", override("depth_anything_v2"), tmp_path=tmp_path
+    )
+    module = build_module(cfg)
+    optimizer = build_optimizer(instantiate(cfg.optimizer), module, module.net)
+    lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
+    assert lrs == pytest.approx({"decoder": 5e-5, "encoder": 5e-6})  # Depth Anything V2 metric_depth/train.py
+    assert module.loss.terms["silog"].lambd == 0.5 and module.loss.terms["silog"].scale == 1.0

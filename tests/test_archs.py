@@ -16,7 +16,8 @@ from depthlab.models.build import build_module
 from depthlab.models.heads import DepthActivation
 
 REPO = Path(__file__).resolve().parents[1]
-ARCH_OPTIONS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
+HF_OPTIONS = {"hf", "depth_anything_v2", "dpt_hf", "zoedepth"}  # transformers depth models: test_hf_models.py
+ARCH_OPTIONS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml") if p.stem not in HF_OPTIONS)
 # a small encoder per option: the timm ResNet-10 for CNN decoders, each transformer family's smallest otherwise
 SMALL = {"dpt": "model.encoder=tu-vit_tiny_patch16_224", "segformer": "model.encoder=mit_b0"}
 TINY_DATA = [

@@ -112,6 +112,11 @@ def test_relative_model_with_a_metric_loss_is_refused(tmp_path):
     assert "relative (affine-invariant) disparity" in outcome.errors[0] and "loss=ssi_gm" in outcome.errors[0]
 
 
+def test_mask_task_is_refused_in_one_line(tmp_path):
+    outcome = call("train", ["model=dpt_hf", "task=depth_mask", *TINY, f"hydra.run.dir={tmp_path}"])
+    assert outcome.code != 0 and len(outcome.errors) == 1 and "no mask head" in outcome.errors[0]
+
+
 def test_size_check_names_the_patch_grid():
     with pytest.raises(DepthlabError, match=r"not divisible by 14, the patch size .* data.height=70 data.width=98"):
         tiny_net().check_input_size(64, 96)

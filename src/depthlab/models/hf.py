@@ -82,8 +82,14 @@ class HFDepthNet(DepthNet):
         encoder_lr_mult: float = 1.0,
         layer_decay: float = 1.0,
         gradient_checkpointing: bool = False,
+        mask_head: bool = False,
     ) -> None:
         super().__init__(freeze_encoder, unfreeze_at_epoch, encoder_lr_mult, layer_decay)
+        if mask_head:
+            raise DepthlabError(
+                f"model={family} predicts depth only (no mask head): use task=depth, or an smp model such as "
+                "model=dpt with task=depth_mask"
+            )
         check_choice("model.family", family, (*FAMILIES, "auto"))
         check_choice("model.depth_type", depth_type, DEPTH_TYPES, none=True)
         check_choice("model.pretrained_parts", pretrained_parts, PARTS)

@@ -19,7 +19,8 @@ from depthlab.models.hf import HFDepthNet
 from depthlab.models.param_groups import build_optimizer
 from depthlab.utils.errors import DepthlabError
 from tests.conftest import REPO, TINY, read_metrics
-from tests.hf_tiny import DEPTH_ANYTHING, DPT, override, size
+from tests.hf_tiny import DEPTH_ANYTHING, DPT, SIZE, override, size
+from tests.hf_tiny import TINY as TINY_HF
 from tests.refusals import call
 
 OPTIONS = ("depth_anything_v2", "dpt_hf", "zoedepth")
@@ -247,3 +248,16 @@ def test_recipe_learning_rates_are_the_published_ones(tmp_path):
     lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
     assert lrs == pytest.approx({"decoder": 5e-5, "encoder": 5e-6})  # Depth Anything V2 metric_depth/train.py
     assert module.loss.terms["silog"].lambd == 0.5 and module.loss.terms["silog"].scale == 1.0
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_every_trainable_parameter_gets_a_gradient(option):
+    """DDP (find_unused_parameters=false) stops on a parameter without gradient: those are frozen at build."""
+    family = {"depth_anything_v2": "depth_anything", "dpt_hf": "dpt", "zoedepth": "zoedepth"}[option]
+    net = HFDepthNet(family=family, size="small" if option == "depth_anything_v2" else "large", config=TINY_HF[option])
+    assert net.unused  # each family has some (mask token, final norm, first fusion residual)
+    net.set_encoder_trainable(False)
+    net.set_encoder_trainable(True)  # unfreezing keeps them frozen
+    net(torch.randn(2, 3, *SIZE[option]))["depth"].mean().backward()
+    missing = [n for n, p in net.named_parameters() if p.requires_grad and p.grad is None]
+    assert missing == []

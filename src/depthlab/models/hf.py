@@ -111,6 +111,9 @@ class HFDepthNet(DepthNet):
             self.model.neck.register_forward_pre_hook(self._patch_grid)  # HF's ViT DPT neck assumes square grids
         if self.family == "dpt" and hf_config.is_hybrid:  # the hybrid stem refuses sizes but its training size
             self.model.dpt.embeddings.register_forward_pre_hook(_interpolate_positions, with_kwargs=True)
+        self.unused = self._find_unused()
+        for name in self.unused:
+            self.get_parameter(name).requires_grad_(False)
         if gradient_checkpointing:
             if not self.model.supports_gradient_checkpointing:
                 raise DepthlabError(f"{self.name} does not support model.gradient_checkpointing; set it to false")
@@ -174,6 +177,28 @@ class HFDepthNet(DepthNet):
         model = model_class.from_config(config) if self.family == "auto" else model_class._from_config(config)
         self._encoder_of(model).load_state_dict(self._encoder_of(loaded).state_dict())
         return model
+
+    def _find_unused(self) -> tuple[str, ...]:
+        """Parameters the forward never reaches (mask tokens, a final norm, the first fusion residual).
+
+        They would never get a gradient, and DDP (find_unused_parameters=false) stops on them: they stay frozen.
+        """
+        side = 2 * self.patch_size
+        mode = self.training
+        self.train()
+        for param in self.parameters():
+            param.grad = None
+        self(torch.zeros(1, 3, side, side))["depth"].sum().backward()
+        unused = tuple(name for name, p in self.named_parameters() if p.requires_grad and p.grad is None)
+        self.zero_grad(set_to_none=True)
+        self.train(mode)
+        return unused
+
+    def set_encoder_trainable(self, trainable: bool) -> None:
+        """Freeze or unfreeze the encoder; parameters the forward never uses stay frozen."""
+        super().set_encoder_trainable(trainable)
+        for name in self.unused:
+            self.get_parameter(name).requires_grad_(False)
 
     def _activate_head(self) -> None:
         """Start a random relative head in its final ReLU's active region (else it may output 0 and never learn)."""

@@ -18,7 +18,7 @@ from depthlab.models.build import build_module
 from depthlab.models.hf import HFDepthNet
 from depthlab.models.param_groups import build_optimizer
 from depthlab.utils.errors import DepthlabError
-from tests.conftest import REPO, TINY, read_metrics
+from tests.conftest import REPO, TINY, read_metrics, run_cli
 from tests.hf_tiny import DEPTH_ANYTHING, DPT, SIZE, override, size
 from tests.hf_tiny import TINY as TINY_HF
 from tests.refusals import call
@@ -261,3 +261,17 @@ def test_every_trainable_parameter_gets_a_gradient(option):
     net(torch.randn(2, 3, *SIZE[option]))["depth"].mean().backward()
     missing = [n for n, p in net.named_parameters() if p.requires_grad and p.grad is None]
     assert missing == []
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_trains_a_foundation_model(tmp_path):
+    """gloo DDP without find_unused_parameters: the frozen unused parameters keep the gradient sync complete."""
+    run = tmp_path / "ddp"
+    args = ["model=depth_anything_v2", override("depth_anything_v2"), "loss=ssi_gm", *TINY, *size("depth_anything_v2")]
+    args += ["trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2", "logger=csv", "test=false"]
+    result = run_cli("train.py", *args, "data.num_val=7", tmp_path=tmp_path, run_dir=run)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ckpt = next((run / "checkpoints").glob("epoch*.ckpt"))
+    outcome = call("eval", [f"ckpt_path={ckpt}", "split=val", "logger=csv", f"hydra.run.dir={tmp_path / 'eval'}"])
+    assert outcome.code == 0, outcome.stderr[-3000:]
+    assert read_metrics(tmp_path / "eval")["val/delta1"] == pytest.approx(read_metrics(run)["val/delta1"], abs=1e-4)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 from transformers import AutoConfig, AutoModelForDepthEstimation, PretrainedConfig, PreTrainedModel
+from transformers.utils.output_capturing import _CAN_RECORD_REGISTRY  # filled by PreTrainedModel.__init__ only
 
 from depthlab.data.base import IMAGENET_MEAN, IMAGENET_STD
 from depthlab.models import hf_loading
@@ -231,6 +232,25 @@ class HFDepthNet(DepthNet):
         if len(args) == 3 and args[1] is None and self._grid is not None:
             return (args[0], *self._grid)
         return args
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickling (ddp_spawn) drops transformers' output-capturing hooks: closures it reinstalls on next forward."""
+        for module in self.model.modules():
+            for key, hook in list(module._forward_hooks.items()):
+                if "output_capturing_hook" in getattr(hook, "__qualname__", ""):
+                    for hooks in (module._forward_hooks, module._forward_hooks_with_kwargs):
+                        hooks.pop(key, None)
+                    module._forward_hooks_always_called.pop(key, None)
+            if getattr(module, "_output_capturing_hooks_installed", False):
+                module._output_capturing_hooks_installed = False
+        return super().__getstate__()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled in a fresh process (ddp_spawn): register the classes' recordable outputs as __init__ would."""
+        super().__setstate__(state)
+        for module in self.model.modules():
+            if isinstance(module, PreTrainedModel):
+                _CAN_RECORD_REGISTRY[module] = module._can_record_outputs
 
     @property
     def encoder(self) -> nn.Module:

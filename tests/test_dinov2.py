@@ -7,10 +7,14 @@ from pathlib import Path
 import pytest
 import timm
 import torch
+from hydra import compose, initialize_config_dir
 from refusals import hostile_checkpoint
 from safetensors.torch import save_file
 
+from depthlab.config_dir import CONF_DIR
 from depthlab.models import nets
+from depthlab.models.build import build_module
+from depthlab.models.checkpoint import CONFIG_KEY, module_from_checkpoint
 from depthlab.models.nets import SmpDepthNet
 from depthlab.models.weights import provenance
 from depthlab.utils.errors import DepthlabError
@@ -117,9 +121,25 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
     assert grads_a["net.encoder.model.blocks.0.attn.qkv.weight"].abs().sum() > 0
 
 
-def test_rebuilding_from_a_checkpoint_config_needs_no_weight_file(tmp_path: Path):
-    path = tmp_path / "w.safetensors"
-    save_file(timm.create_model("vit_small_patch14_dinov2", **TINY_VIT).state_dict(), path)
-    net = tiny_dpt(encoder_weights=str(path))
-    path.unlink()
-    assert net.provenance["source"] == str(path)
+def test_a_checkpoint_rebuilds_without_its_weight_file_and_keeps_provenance(tmp_path: Path):
+    weights, ckpt = tmp_path / "w.safetensors", tmp_path / "run.ckpt"
+    save_file(timm.create_model("vit_small_patch14_dinov2", **TINY_VIT).state_dict(), weights)
+    tiny = [f"++model.arch_kwargs.{k}={str(v).lower()}" for k, v in TINY_VIT.items()]
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                "model=dpt",
+                f"model.encoder={DINOV2}",
+                f"model.encoder_weights={weights}",
+                *tiny,
+                f"paths.output_dir={tmp_path}",
+            ],
+        )
+    module = build_module(cfg)
+    torch.save({"state_dict": module.state_dict(), CONFIG_KEY: module.run_config}, ckpt)
+    weights.unlink()  # e.g. evaluated on another machine
+    rebuilt, _ = module_from_checkpoint(ckpt)
+    saved = module.state_dict()
+    assert all(torch.equal(v, saved[k]) for k, v in rebuilt.state_dict().items())
+    assert rebuilt.net.provenance["source"] == str(weights)

@@ -12,7 +12,7 @@ from refusals import hostile_checkpoint
 from safetensors.torch import save_file
 
 from depthlab.config_dir import CONF_DIR
-from depthlab.models import nets
+from depthlab.models import nets, weights
 from depthlab.models.build import build_module
 from depthlab.models.checkpoint import CONFIG_KEY, module_from_checkpoint
 from depthlab.models.nets import SmpDepthNet
@@ -88,13 +88,17 @@ def test_timm_weights_fail_fast_when_the_hub_is_unreachable(monkeypatch, tmp_pat
     assert "\n" not in str(info.value)
 
 
-def test_provenance_names_source_revision_and_license():
+def test_provenance_names_source_revision_and_license(monkeypatch):
     assert tiny_dpt().provenance is None
+    monkeypatch.setattr(weights, "try_to_load_from_cache", lambda repo, name: None)  # not in the hub cache
     assert provenance(DINOV2, "timm") == {
         "source": "timm/vit_small_patch14_dinov2.lvd142m",
-        "revision": "",  # not in this machine's hub cache
+        "revision": "",
         "license": "apache-2.0",
     }
+    snapshot = "/hf/hub/models--timm--vit_small_patch14_dinov2.lvd142m/snapshots/{}/{}"
+    monkeypatch.setattr(weights, "try_to_load_from_cache", lambda repo, name: snapshot.format("ab12" * 10, name))
+    assert provenance(DINOV2, "timm")["revision"] == "ab12" * 10  # the cached commit
     assert provenance("tu-vit_small_patch16_dinov3.lvd1689m", "timm")["license"] == "dinov3-license"
     assert provenance("resnet18", "imagenet") == {
         "source": "smp-hub/resnet18.imagenet",
@@ -122,8 +126,8 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
 
 
 def test_a_checkpoint_rebuilds_without_its_weight_file_and_keeps_provenance(tmp_path: Path):
-    weights, ckpt = tmp_path / "w.safetensors", tmp_path / "run.ckpt"
-    save_file(timm.create_model("vit_small_patch14_dinov2", **TINY_VIT).state_dict(), weights)
+    weight_file, ckpt = tmp_path / "w.safetensors", tmp_path / "run.ckpt"
+    save_file(timm.create_model("vit_small_patch14_dinov2", **TINY_VIT).state_dict(), weight_file)
     tiny = [f"++model.arch_kwargs.{k}={str(v).lower()}" for k, v in TINY_VIT.items()]
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose(
@@ -131,15 +135,15 @@ def test_a_checkpoint_rebuilds_without_its_weight_file_and_keeps_provenance(tmp_
             overrides=[
                 "model=dpt",
                 f"model.encoder={DINOV2}",
-                f"model.encoder_weights={weights}",
+                f"model.encoder_weights={weight_file}",
                 *tiny,
                 f"paths.output_dir={tmp_path}",
             ],
         )
     module = build_module(cfg)
     torch.save({"state_dict": module.state_dict(), CONFIG_KEY: module.run_config}, ckpt)
-    weights.unlink()  # e.g. evaluated on another machine
+    weight_file.unlink()  # e.g. evaluated on another machine
     rebuilt, _ = module_from_checkpoint(ckpt)
     saved = module.state_dict()
     assert all(torch.equal(v, saved[k]) for k, v in rebuilt.state_dict().items())
-    assert rebuilt.net.provenance["source"] == str(weights)
+    assert rebuilt.net.provenance["source"] == str(weight_file)

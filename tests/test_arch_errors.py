@@ -21,7 +21,9 @@ BAD = [
     (["model=pan"], ["input size 64x64 is below 128x128", "data.height=128"]),
     (["task=depth_mask", "loss=l1"], ["predicts a foreground mask but the loss has no mask term", "bce_rmse"]),
     (["loss=bce_rmse"], ["predicts no mask", "task=depth_mask"]),
-    (["model=dpt", "model.encoder=tu-vit_small_patch14_dinov2"], ["patch size 14", "patch_size=16"]),
+    (["model=dpt", "model.encoder=tu-vit_small_patch14_dinov2"], ["64x64 is not divisible by 28", "data.height=56"]),
+    (["model=dpt", "model.encoder=tu-vit_small_patch14_dinov2.foo"], ["no tag foo", "its tags: lvd142m"]),
+    (["model.gradient_checkpointing=true"], ["gradient_checkpointing=true needs a timm encoder", "tu-resnet18"]),
     (["model.unfreeze_at_epoch=2"], ["model.unfreeze_at_epoch=2 needs model.freeze_encoder=true"]),
 ]
 

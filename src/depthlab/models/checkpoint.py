@@ -99,6 +99,11 @@ def module_from_checkpoint(path: str | Path, trusted: Iterable[str] = ()) -> tup
 
     checkpoint = read_checkpoint(path)
     run_cfg = embedded_config(checkpoint, trusted, f"ckpt_path={path}")
-    module = build_module(run_cfg)
+    weights = OmegaConf.select(run_cfg, "model.encoder_weights")
+    if weights is None:
+        module = build_module(run_cfg)
+    else:  # the checkpoint holds the weights: no download, no local weight file needed; provenance kept
+        module = build_module(OmegaConf.merge(run_cfg, {"model": {"encoder_weights": None}}))
+        module.net.encoder_weights = weights
     module.load_state_dict(checkpoint["state_dict"])
     return module, run_cfg

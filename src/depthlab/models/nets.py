@@ -11,10 +11,13 @@ import torch
 from huggingface_hub import constants as hf_constants
 from segmentation_models_pytorch.base.initialization import initialize_head
 from torch import nn
+from torch.nn import functional as F
 
 from depthlab.models.base import DepthNet
+from depthlab.models.dpt_patch import fit_dpt_to_patch
 from depthlab.models.heads import DepthActivation
 from depthlab.models.smp_checks import check_buildable
+from depthlab.models.weights import is_local, provenance, smp_weight_kwargs
 from depthlab.utils.errors import DepthlabError
 from depthlab.utils.net import reachable
 
@@ -42,15 +45,19 @@ def create_smp(
 ) -> nn.Module:
     """An smp model: names and pairs checked first, unreachable weights fail fast, smp's refusals in one line."""
     check_buildable(arch, encoder, encoder_weights)
-    kwargs = dict(encoder_name=encoder, encoder_weights=encoder_weights, in_channels=in_channels, classes=classes)
-    kwargs |= arch_kwargs
+    kwargs = dict(encoder_name=encoder, in_channels=in_channels, classes=classes) | arch_kwargs
+    kwargs |= smp_weight_kwargs(encoder, encoder_weights)
     try:
         if encoder_weights is None:
             return smp.create_model(arch, **kwargs)
         try:
             with _hub_offline():
-                return smp.create_model(arch, **kwargs)  # cached weights: no network needed
-        except Exception:
+                return smp.create_model(arch, **kwargs)  # cached or local weights: no network needed
+        except Exception as err:
+            if is_local(encoder_weights):
+                raise DepthlabError(
+                    f"model.encoder_weights={encoder_weights} does not load into {encoder}: {first_line(err)}"
+                ) from None
             if not hub_reachable():
                 raise DepthlabError(
                     f"model.encoder_weights={encoder_weights} must be downloaded from {HUB_HOST}, which is "
@@ -60,8 +67,26 @@ def create_smp(
     except DepthlabError:
         raise
     except (TypeError, ValueError, KeyError, AssertionError) as err:  # e.g. an arch_kwargs value smp refuses
-        first = (str(err).strip().strip(chr(34)).splitlines() or [type(err).__name__])[0][:300]
-        raise DepthlabError(f"smp cannot build model.arch={arch} with model.encoder={encoder}: {first}") from None
+        why = first_line(err)
+        raise DepthlabError(f"smp cannot build model.arch={arch} with model.encoder={encoder}: {why}") from None
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type when empty), at most 300 characters."""
+    return (str(err).strip().strip(chr(34)).splitlines() or [type(err).__name__])[0][:300]
+
+
+def enable_grad_checkpointing(encoder: nn.Module, name: str) -> None:
+    """Recompute the timm encoder's blocks in the backward pass instead of storing their activations."""
+    model = getattr(encoder, "model", None)
+    try:
+        model.set_grad_checkpointing(True)  # type: ignore[union-attr]
+    except (AttributeError, NotImplementedError, AssertionError):
+        raise DepthlabError(
+            f"model.gradient_checkpointing=true needs a timm encoder that supports it, not {name}: use a "
+            "tu- encoder (e.g. model.encoder=tu-resnet18, tu-vit_small_patch14_dinov2) or "
+            "model.gradient_checkpointing=false"
+        ) from None
 
 
 class DepthMaskHeads(nn.Module):
@@ -93,18 +118,19 @@ class SmpDepthNet(DepthNet):
         freeze_encoder: bool = False,
         unfreeze_at_epoch: int | None = None,
         encoder_lr_mult: float = 1.0,
+        gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__(freeze_encoder, unfreeze_at_epoch, encoder_lr_mult)
         self.arch, self.encoder_name, self.name = arch, encoder, f"{arch}-{encoder}"
-        self.net = create_smp(arch, encoder, encoder_weights, in_channels, classes=1, **dict(arch_kwargs or {}))
+        self.encoder_weights = encoder_weights
+        kwargs = dict(arch_kwargs or {})
+        self.net = create_smp(arch, encoder, encoder_weights, in_channels, classes=1, **kwargs)
+        # a patch-14 ViT under DPT: power-of-two reassembly, the output resized to the input
+        self.resize_output = arch.lower() == "dpt" and fit_dpt_to_patch(self.net, kwargs)
+        if gradient_checkpointing:
+            enable_grad_checkpointing(self.net.encoder, encoder)
         self.head = DepthActivation(head, min_depth, max_depth)
         self.output_kind = "relative_depth" if head == "relative" else "metric"
-        patch = int(getattr(self.net.encoder, "output_stride", 16))
-        if arch.lower() == "dpt" and patch & (patch - 1):
-            raise DepthlabError(
-                f"model=dpt fuses features at power-of-two scales, but {encoder} has patch size {patch}: "
-                "add +model.arch_kwargs.patch_size=16 (timm resamples the patch embedding) or use a patch16 ViT"
-            )
         self.predicts_mask = bool(mask_head)
         if self.predicts_mask:  # every smp model ends in segmentation_head(decoder(...)): wrap it, keep forward
             self.net.segmentation_head = DepthMaskHeads(self.net.segmentation_head)
@@ -112,6 +138,11 @@ class SmpDepthNet(DepthNet):
     @property
     def encoder(self) -> nn.Module:
         return self.net.encoder
+
+    @property
+    def provenance(self) -> dict[str, str] | None:
+        """Source, revision and license of the pretrained encoder weights; None with random init."""
+        return provenance(self.encoder_name, self.encoder_weights)
 
     @property
     def output_stride(self) -> int:
@@ -126,6 +157,8 @@ class SmpDepthNet(DepthNet):
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.net(image)
+        if self.resize_output:
+            out = F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=True)
         if not self.predicts_mask:
             return {"depth": self.head(out)}
         return {"depth": self.head(out[:, :1]), "mask_logits": out[:, 1:2]}

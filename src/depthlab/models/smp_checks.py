@@ -8,6 +8,7 @@ import torch
 from segmentation_models_pytorch.encoders import encoders as smp_encoders
 from segmentation_models_pytorch.encoders import get_encoder_names, is_equivalent_to_timm_universal
 
+from depthlab.models.weights import check_timm_weights, is_local, local_weight_file
 from depthlab.utils.choices import check_choice
 from depthlab.utils.errors import DepthlabError
 
@@ -29,19 +30,35 @@ def check_buildable(arch: str, encoder: str, encoder_weights: str | None) -> Non
 
 
 def check_encoder(encoder: str, encoder_weights: str | None) -> None:
-    """The encoder is in smp's list or timm's (tu-<name>), and smp has the asked-for weights of it."""
+    """The encoder is in smp's list or timm's (tu-<name>[.<tag>]), and the asked-for weights exist for it."""
     if encoder.startswith("tu-"):
         known = timm.is_model(encoder[3:])
+        if known and "." in encoder[3:]:
+            check_timm_tag(encoder[3:])
     else:
         known = encoder in get_encoder_names() or is_equivalent_to_timm_universal(encoder)  # timm-* aliases tu-*
     if not known:
         raise DepthlabError(f"model.encoder={encoder} is not a known smp or timm (tu-) encoder")
+    if encoder_weights is None:
+        return
+    if is_local(encoder_weights):
+        local_weight_file(encoder, encoder_weights)
+    elif encoder.startswith("tu-"):
+        check_timm_weights(encoder, encoder_weights)
     available = smp_encoders.get(encoder, {}).get("pretrained_settings", {})
-    if encoder in smp_encoders and encoder_weights is not None and encoder_weights not in available:
+    if encoder in smp_encoders and encoder_weights not in available:
         raise DepthlabError(
             f"model.encoder_weights={encoder_weights} does not exist for {encoder}; "
             f"use one of {', '.join(available) or 'none'}, or null (random init)"
         )
+
+
+def check_timm_tag(name: str) -> None:
+    """timm knows the pretrained tag of `<arch>.<tag>` (timm.is_model ignores the tag)."""
+    arch, tag = name.split(".", 1)
+    if f"{arch}.{tag}" not in timm.list_pretrained(f"{arch}.*"):
+        tags = ", ".join(n.split(".", 1)[1] for n in timm.list_pretrained(f"{arch}.*")) or "none"
+        raise DepthlabError(f"model.encoder=tu-{name}: timm has no tag {tag} for {arch}; its tags: {tags}")
 
 
 def check_pyramid(arch: str, encoder: str) -> None:

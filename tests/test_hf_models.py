@@ -157,6 +157,15 @@ class ConvNet(torch.nn.Module):
         return self.body[0]
 
 
+def test_layer_decay_covers_timm_vit_encoders_of_smp_models():
+    from depthlab.models.nets import SmpDepthNet
+
+    net = SmpDepthNet("DPT", "tu-vit_tiny_patch16_224", arch_kwargs={"dynamic_img_size": True}, layer_decay=0.5)
+    optimizer = build_optimizer(partial(torch.optim.AdamW, lr=1e-3), net, net)
+    lrs = sorted(g["lr"] for g in optimizer.param_groups if g["name"].startswith("encoder"))
+    assert lrs == pytest.approx([1e-3 * 0.5**k for k in range(13, -1, -1)])  # 12 blocks: ids 0..13
+
+
 def test_layer_decay_needs_numbered_blocks():
     net = ConvNet()
     with pytest.raises(DepthlabError, match="cnn has none; set model.layer_decay=1"):

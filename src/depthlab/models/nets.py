@@ -119,8 +119,9 @@ class SmpDepthNet(DepthNet):
         unfreeze_at_epoch: int | None = None,
         encoder_lr_mult: float = 1.0,
         gradient_checkpointing: bool = False,
+        layer_decay: float = 1.0,
     ) -> None:
-        super().__init__(freeze_encoder, unfreeze_at_epoch, encoder_lr_mult)
+        super().__init__(freeze_encoder, unfreeze_at_epoch, encoder_lr_mult, layer_decay)
         self.arch, self.encoder_name, self.name = arch, encoder, f"{arch}-{encoder}"
         self.encoder_weights = encoder_weights
         kwargs = dict(arch_kwargs or {})

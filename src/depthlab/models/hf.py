@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -71,6 +72,7 @@ class HFDepthNet(DepthNet):
         pretrained: str | None = None,
         name_or_path: str | None = None,
         pretrained_parts: str = "all",
+        revision: str | None = None,
         config: dict[str, Any] | None = None,
         architecture: dict[str, Any] | None = None,
         provenance: dict[str, str] | None = None,
@@ -95,6 +97,7 @@ class HFDepthNet(DepthNet):
         check_choice("model.depth_type", depth_type, DEPTH_TYPES, none=True)
         check_choice("model.pretrained_parts", pretrained_parts, PARTS)
         self.family, self.min_depth, self.max_depth = family, float(min_depth), float(max_depth)
+        self.revision = revision  # a hub branch, tag or commit (null: main)
         config, architecture, provenance = _plain(config), _plain(architecture), _plain(provenance)
         hf_config = self._config(size, depth_type, pretrained, name_or_path, config, architecture)
         self.family = family_of(hf_config) if family == "auto" else family
@@ -135,8 +138,9 @@ class HFDepthNet(DepthNet):
             return from_dict(self.family, architecture)
         source = name_or_path or pretrained
         if source is not None:
-            load = FAMILIES[self.family].config_class if self.family in FAMILIES else AutoConfig
-            base = config_dict(hf_loading.fetch(source, load.from_pretrained, "model.name_or_path"))
+            config_class = FAMILIES[self.family].config_class if self.family in FAMILIES else AutoConfig
+            load = partial(config_class.from_pretrained, revision=self.revision)
+            base = config_dict(hf_loading.fetch(source, load, "model.name_or_path"))
         elif self.family == "auto":
             raise DepthlabError("model=hf needs model.name_or_path=<hub id or save_pretrained directory>")
         else:
@@ -170,7 +174,7 @@ class HFDepthNet(DepthNet):
             return model_class._from_config(config) if self.family in FAMILIES else model_class.from_config(config)
 
         def load(ref: str, **kwargs: Any) -> PreTrainedModel:
-            return model_class.from_pretrained(ref, config=config, **kwargs)
+            return model_class.from_pretrained(ref, config=config, revision=self.revision, **kwargs)
 
         loaded = hf_loading.fetch(pretrained, load)
         if parts == "all":
@@ -273,6 +277,7 @@ class HFDepthNet(DepthNet):
         return {
             "pretrained": None,
             "name_or_path": None,
+            "revision": None,
             "config": None,
             "architecture": config_dict(self.model.config),
             "provenance": self._provenance,

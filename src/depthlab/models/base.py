@@ -54,7 +54,9 @@ class DepthNet(nn.Module):
         if not encoder_lr_mult >= 0:
             raise DepthlabError(f"model.encoder_lr_mult={encoder_lr_mult} must be >= 0")
         if not 0 < layer_decay <= 1:
-            raise DepthlabError(f"model.layer_decay={layer_decay} must be in (0, 1] (1: no layer-wise decay; ViTs: 0.65-0.9)")
+            raise DepthlabError(
+                f"model.layer_decay={layer_decay} must be in (0, 1] (1: no layer-wise decay; ViTs: 0.65-0.9)"
+            )
         self.freeze_encoder, self.unfreeze_at_epoch = bool(freeze_encoder), unfreeze_at_epoch
         self.layer_decay = float(layer_decay)
         self.encoder_lr_mult = float(encoder_lr_mult)

@@ -159,7 +159,7 @@ def test_predict_writes_relative_disparity_only_and_refuses_metric_outputs(check
     for flag in ("point_cloud=true", "normals=true"):
         code, _, err = run_inline("predict", *base, flag, capsys=capsys)
         line = one_error_line(err)
-        assert code == 2 and "relative disparity" in line and "need metric depth" in line, line
+        assert code == 2 and "relative disparity" in line and "needs metric depth" in line, line
     assert not out.exists()
     code, stdout, err = run_inline("predict", *base, "resolution=input", capsys=capsys)
     assert code == 0, err[-3000:]

@@ -110,7 +110,8 @@ def check_relative(spec: ModelSpec, options: PredictOptions) -> None:
     asked = [name for name, on in (("normals", options.normals), ("point_cloud", options.point_cloud)) if on]
     if spec.disparity and asked:
         raise DepthlabError(
-            f"{' and '.join(asked)} need metric depth, but this model predicts {RELATIVE_NOTE}; drop "
+            f"{' and '.join(asked)} need{'s' * (len(asked) == 1)} metric depth, but this model predicts "
+            f"{RELATIVE_NOTE}; drop "
             f"{'=true '.join(asked)}=true, or fine-tune a metric model (model.depth_type=metric)"
         )
 

@@ -40,6 +40,8 @@ def export_cli(cfg: DictConfig) -> dict[str, float | str]:
         partial.unlink(missing_ok=True)
     shapes = ", ".join(f"{b}x3x{h}x{w}" for b, h, w in parity_shapes(runner.spec))
     print(f"exported {cfg.format} to {path}")
+    if runner.spec.provenance_line():
+        print(runner.spec.provenance_line())
     print(f"parity vs PyTorch on inputs {shapes}: max abs difference {diff:.3e} (tolerance {cfg.tolerance:g})")
     return {"path": str(path), "max_abs_diff": diff}
 

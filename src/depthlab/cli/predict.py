@@ -10,8 +10,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from depthlab.cli.app import run
 from depthlab.inference.camera import Camera
 from depthlab.inference.io import collect_inputs
-from depthlab.inference.predictor import PredictOptions, predict
+from depthlab.inference.predictor import RELATIVE_NOTE, PredictOptions, check_relative, predict
 from depthlab.inference.runners import open_model
+from depthlab.inference.spec import ModelSpec
 from depthlab.utils.errors import DepthlabError
 
 
@@ -45,6 +46,9 @@ def predict_cli(cfg: DictConfig) -> list[dict[str, Path]]:
         cmap=str(cfg.cmap),
         overwrite=bool(cfg.overwrite),
     )
+    check_relative(spec, options)
+    if spec.provenance_line():
+        print(spec.provenance_line())
     camera = (
         Camera(_plain(cfg.intrinsics), cfg.fov_deg, spec.config) if options.normals or options.point_cloud else None
     )
@@ -54,14 +58,17 @@ def predict_cli(cfg: DictConfig) -> list[dict[str, Path]]:
     print(f"{len(files)} images -> {output} ({runner.backend}, network input {_sizes(spec, options)})")
     if camera is not None:
         print(f"intrinsics: {camera.source}")
+    if spec.disparity:
+        print(f"outputs are {RELATIVE_NOTE}: <name>_disparity.npy and <name>_disparity_color.png only")
     return files
 
 
-def _sizes(spec, options: PredictOptions) -> str:
+def _sizes(spec: ModelSpec, options: PredictOptions) -> str:
+    """How the network input size was chosen, for the summary line."""
     if options.resolution == "train" and spec.height and spec.width:
         return f"{spec.height}x{spec.width}"
     return (
-        f"each image rounded to a multiple of {spec.stride}"
+        f"each image rounded to a multiple of {spec.stride}, the network's stride"
         if options.resolution in ("train", "input")
         else str(options.resolution)
     )

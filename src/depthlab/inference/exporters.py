@@ -11,7 +11,7 @@ from pathlib import Path
 
 import onnx
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.export import Dim
 
 from depthlab.inference.runners import EXTRA_FILE, OnnxRunner, TorchRunner, torchscript_runner
@@ -21,11 +21,31 @@ from depthlab.utils.errors import DepthlabError
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 EXPORTERS = ("dynamo", "legacy")
+ROUTES = ("onnx/dynamo", "onnx/legacy", "torchscript")  # what a network survives unless it declares export_routes
 
 
-def example_inputs(spec: ModelSpec, batch: int = 2) -> tuple[Tensor, ...]:
-    """Inputs to trace with: batch 2 (a size-1 axis would be specialised) at the training size."""
+def network(runner: TorchRunner) -> nn.Module:
+    """The depthlab network inside a runner's InferenceNet."""
+    return getattr(runner.module, "net", runner.module)
+
+
+def check_exportable(runner: TorchRunner, fmt: str, exporter: str) -> None:
+    """Refuse, in one line, a format / exporter the network is known not to survive (before any export work)."""
+    net = network(runner)
+    route = "torchscript" if fmt == "torchscript" else f"onnx/{exporter}"
+    supported = tuple(getattr(net, "export_routes", ROUTES))
+    if route in supported:
+        return
+    name, why = getattr(net, "name", type(net).__name__), getattr(net, "export_note", "")
+    fix = "use format=onnx exporter=dynamo" if "onnx/dynamo" in supported else "run the checkpoint itself (.ckpt)"
+    raise DepthlabError(f"{name} cannot be exported as {route} ({why}); {fix}")
+
+
+def example_inputs(spec: ModelSpec, batch: int = 2, net: nn.Module | None = None) -> tuple[Tensor, ...]:
+    """Inputs to trace with: batch 2 (a size-1 axis would be specialised) at the training size (or the net's pick)."""
     height, width = spec.height or 2 * spec.stride, spec.width or 2 * spec.stride
+    if net is not None and hasattr(net, "trace_size"):
+        height, width = net.trace_size(height, width)
     generator = torch.Generator().manual_seed(0)
     return tuple(torch.rand(batch, 3, height, width, generator=generator) for _ in spec.inputs)
 
@@ -34,7 +54,7 @@ def export_torchscript(runner: TorchRunner, path: Path) -> None:
     """Trace the network (shape arithmetic stays symbolic for conv nets; the parity check at other sizes proves it)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit.trace's deprecation notice
-        traced = torch.jit.trace(runner.module, example_inputs(runner.spec), check_trace=False)
+        traced = torch.jit.trace(runner.module, example_inputs(runner.spec, net=network(runner)), check_trace=False)
         buffer = io.BytesIO()  # torch's C++ file writer aborts the process on a full disk; Python's write raises
         torch.jit.save(traced, buffer, _extra_files={EXTRA_FILE: runner.spec.to_json()})
     path.write_bytes(buffer.getvalue())
@@ -71,7 +91,12 @@ def export_onnx(runner: TorchRunner, path: Path, exporter: str = "dynamo", opset
             check_choice("exporter", exporter, EXPORTERS)
         try:
             torch.onnx.export(
-                runner.module, example_inputs(spec), str(path), dynamo=exporter == "dynamo", verbose=False, **kwargs
+                runner.module,
+                example_inputs(spec, net=network(runner)),
+                str(path),
+                dynamo=exporter == "dynamo",
+                verbose=False,
+                **kwargs,
             )
         except Exception as err:
             summary = next((line for line in str(err).splitlines() if line.strip()), "")[:200]
@@ -108,6 +133,7 @@ def max_abs_difference(reference: TorchRunner, candidate: TorchRunner | OnnxRunn
 
 def export(runner: TorchRunner, fmt: str, path: Path, exporter: str = "dynamo", opset: int = 18) -> float:
     """Write the model in `fmt` to `path` and return its max abs difference to PyTorch (file kept either way)."""
+    check_exportable(runner, fmt, exporter)
     if fmt == "onnx":
         export_onnx(runner, path, exporter, opset)
         return max_abs_difference(runner, OnnxRunner(path))

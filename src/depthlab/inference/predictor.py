@@ -30,7 +30,11 @@ SUFFIXES = {
     "normals": "_normals.png",
     "ply": "_points.ply",
     "mask": "_mask.png",
+    "disp_color": "_disparity_color.png",
+    "disp_npy": "_disparity.npy",
 }
+# what a relative-disparity model writes: no metres, so no 16-bit depth PNG, normals or point cloud
+RELATIVE_NOTE = "relative disparity (affine-invariant: unknown scale and shift, larger = nearer), not metres"
 
 
 @dataclass(frozen=True)
@@ -101,9 +105,20 @@ def plan(paths: list[Path], spec: ModelSpec, options: PredictOptions, background
     return items
 
 
+def check_relative(spec: ModelSpec, options: PredictOptions) -> None:
+    """Refuse metric-only outputs (normals, point clouds) for a model whose output has no metric scale."""
+    asked = [name for name, on in (("normals", options.normals), ("point_cloud", options.point_cloud)) if on]
+    if spec.disparity and asked:
+        raise DepthlabError(
+            f"{' and '.join(asked)} need{'s' * (len(asked) == 1)} metric depth, but this model predicts "
+            f"{RELATIVE_NOTE}; drop "
+            f"{'=true '.join(asked)}=true, or fine-tune a metric model (model.depth_type=metric)"
+        )
+
+
 def targets(item: Item, output: Path, spec: ModelSpec, options: PredictOptions) -> dict[str, Path]:
-    """The files one image's prediction writes."""
-    kinds = ["color", "png16", "npy"]
+    """The files one image's prediction writes (relative models: the disparity and its colour map only)."""
+    kinds = ["disp_color", "disp_npy"] if spec.disparity else ["color", "png16", "npy"]
     kinds += ["normals"] * options.normals + ["ply"] * options.point_cloud + ["mask"] * ("mask_logits" in spec.outputs)
     return {kind: output / f"{item.stem}{SUFFIXES[kind]}" for kind in kinds}
 
@@ -129,11 +144,12 @@ def _upsample(value: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(value[None].float(), size=size, mode="bilinear", align_corners=False)[0, 0]
 
 
-def depth_color(depth: Tensor, valid: Tensor, cmap: str) -> np.ndarray:
-    """Colour-mapped depth on the image's own 2-98 % range, near bright, invalid black (uint8 HWC)."""
+def depth_color(depth: Tensor, valid: Tensor, cmap: str, near_high: bool = False) -> np.ndarray:
+    """Colour-mapped depth (or disparity: near_high) on the image's own 2-98 % range, near bright, invalid black."""
     values = (depth[valid] if valid.any() else depth.flatten()).numpy()
     low, high = (float(v) for v in np.percentile(values, [2, 98]))
-    rgb = colorize((high - depth)[None, None], 0.0, max(high - low, 1e-6), cmap=cmap, valid=valid[None, None])[0]
+    shown = depth - low if near_high else high - depth
+    rgb = colorize(shown[None, None], 0.0, max(high - low, 1e-6), cmap=cmap, valid=valid[None, None])[0]
     return io.to_uint8(rgb.permute(1, 2, 0).numpy())
 
 
@@ -148,8 +164,12 @@ def write_outputs(
 ) -> int:
     """Write one image's files; returns how many pixels the 16-bit PNG had to clip."""
     depth = _upsample(outputs["depth"], item.size)
+    next(iter(files.values())).parent.mkdir(parents=True, exist_ok=True)
+    if spec.disparity:
+        np.save(files["disp_npy"], depth.numpy().astype(np.float32))
+        io.write_png(files["disp_color"], depth_color(depth, torch.isfinite(depth), options.cmap, near_high=True))
+        return 0
     valid = torch.isfinite(depth) & (depth > spec.min_depth) & (depth < spec.max_depth)
-    files["npy"].parent.mkdir(parents=True, exist_ok=True)
     np.save(files["npy"], depth.numpy().astype(np.float32))
     png16, clipped = io.depth_to_uint16(depth.numpy(), options.depth_png_scale)
     io.write_png(files["png16"], png16)
@@ -178,6 +198,7 @@ def predict(
     """Run the model over every image (batched by network size, optional flip TTA) and write its outputs."""
     if options.batch_size < 1:
         raise DepthlabError(f"batch_size={options.batch_size} must be at least 1")
+    check_relative(spec, options)
     items = plan(paths, spec, options, background)
     files = [targets(item, output, spec, options) for item in items]
     existing = [p for f in files for p in f.values() if p.exists()]

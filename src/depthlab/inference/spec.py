@@ -15,7 +15,11 @@ METADATA_KEY = "depthlab"
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Input names, output names, normalisation, depth range, training size and stride of one model."""
+    """Input names, output names, normalisation, depth range, training size, stride and output kind of one model.
+
+    `output_kind` is the network's (models/base.py OUTPUT_KINDS): metric depth, or a relative map (affine-invariant
+    disparity for Depth Anything / MiDaS-style models) that has no metres to write.
+    """
 
     inputs: tuple[str, ...] = ("image",)
     outputs: tuple[str, ...] = ("depth",)
@@ -26,6 +30,7 @@ class ModelSpec:
     height: int | None = None
     width: int | None = None
     stride: int = 32
+    output_kind: str = "metric"
     config: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -43,8 +48,28 @@ class ModelSpec:
             height=int(height) if height else None,
             width=int(width) if width else None,
             stride=int(getattr(net, "output_stride", 32)),
+            output_kind=str(getattr(net, "output_kind", "metric")),
             config=config,
         )
+
+    @property
+    def disparity(self) -> bool:
+        """True when `depth` holds affine-invariant disparity (unknown scale and shift, larger = nearer), not metres."""
+        return self.output_kind == "relative_disparity"
+
+    @property
+    def provenance(self) -> dict[str, Any] | None:
+        """source / revision / license of pretrained weights, as the run config recorded them (None: none used)."""
+        found = (self.config.get("model") or {}).get("provenance") if isinstance(self.config, dict) else None
+        return found if isinstance(found, dict) else None
+
+    def provenance_line(self) -> str | None:
+        """One line naming the weights' source, revision and licence, when the model started from pretrained ones."""
+        found = self.provenance
+        if found is None:
+            return None
+        source, revision, license_ = (found.get(k) or "unknown" for k in ("source", "revision", "license"))
+        return f"pretrained weights: {source} (revision {revision}, license {license_})"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -272,6 +272,23 @@ class HFDepthNet(DepthNet):
     def provenance(self) -> dict[str, str] | None:
         return self._provenance
 
+    @property
+    def export_routes(self) -> tuple[str, ...]:
+        """Exports that keep H and W dynamic (tracing bakes in HF's shape arithmetic; BEiT fails ONNX lowering)."""
+        return () if self.family == "zoedepth" else ("onnx/dynamo",)
+
+    @property
+    def export_note(self) -> str:
+        """Why the other export routes are refused (export.py's one-line error)."""
+        if self.family == "zoedepth":
+            return "its BEiT attention fails torch.onnx's lowering at dynamic sizes and tracing fixes the size"
+        return "tracing bakes the input size into transformers' shape arithmetic"
+
+    def trace_size(self, height: int, width: int) -> tuple[int, int]:
+        """Export at an odd patch-grid height: DPT necks then keep their resize of odd grids in the graph."""
+        rows = height // self.patch_size
+        return ((rows + 1 - rows % 2) * self.patch_size, width)
+
     def checkpoint_overrides(self) -> dict[str, Any]:
         """Rebuild from a checkpoint offline: the full architecture, no weight download, the weights' provenance."""
         return {

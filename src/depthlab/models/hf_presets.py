@@ -68,6 +68,16 @@ def _dav2(hidden: int, heads: int, layers: int, out: list[int], fusion: int, nec
     }
 
 
+# Intel/dpt-large: ViT-L/16 (DPTConfig's defaults are ViT-B/16 sizes)
+DPT_LARGE = {
+    "hidden_size": 1024,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 16,
+    "intermediate_size": 4096,
+    "backbone_out_indices": [5, 11, 17, 23],
+    "neck_hidden_sizes": [256, 512, 1024, 1024],
+}
+
 FAMILIES: dict[str, Family] = {
     "depth_anything": Family(
         DepthAnythingConfig,
@@ -89,7 +99,7 @@ FAMILIES: dict[str, Family] = {
     "dpt": Family(
         DPTConfig,
         DPTForDepthEstimation,
-        sizes={"large": {}, "hybrid": {"is_hybrid": True, "neck_hidden_sizes": [256, 512, 768, 768]}},
+        sizes={"large": DPT_LARGE, "hybrid": {"is_hybrid": True, "neck_hidden_sizes": [256, 512, 768, 768]}},
         hub_ids={"large/relative": "Intel/dpt-large", "hybrid/relative": "Intel/dpt-hybrid-midas"},
         mean=HALF,
         std=HALF,
@@ -97,7 +107,7 @@ FAMILIES: dict[str, Family] = {
     "zoedepth": Family(
         ZoeDepthConfig,
         ZoeDepthForDepthEstimation,
-        sizes={"large": {}},
+        sizes={"large": {"neck_hidden_sizes": [256, 512, 1024, 1024]}},  # BEiT-L/16 is the config's default
         hub_ids={"large/metric": "Intel/zoedepth-nyu-kitti"},
         mean=HALF,
         std=HALF,

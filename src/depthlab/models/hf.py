@@ -140,7 +140,8 @@ class HFDepthNet(DepthNet):
         if source is not None:
             config_class = FAMILIES[self.family].config_class if self.family in FAMILIES else AutoConfig
             load = partial(config_class.from_pretrained, revision=self.revision)
-            base = config_dict(hf_loading.fetch(source, load, "model.name_or_path"))
+            key = "model.name_or_path" if name_or_path else "model.pretrained"
+            base = config_dict(hf_loading.fetch(source, load, key))
         elif self.family == "auto":
             raise DepthlabError("model=hf needs model.name_or_path=<hub id or save_pretrained directory>")
         else:

@@ -284,3 +284,11 @@ def test_ddp_on_two_cpu_processes_trains_a_foundation_model(tmp_path):
     outcome = call("eval", [f"ckpt_path={ckpt}", "split=val", "logger=csv", f"hydra.run.dir={tmp_path / 'eval'}"])
     assert outcome.code == 0, outcome.stderr[-3000:]
     assert read_metrics(tmp_path / "eval")["val/delta1"] == pytest.approx(read_metrics(run)["val/delta1"], abs=1e-4)
+
+
+def test_recipe_offline_stops_in_one_line_naming_the_weights(monkeypatch, tmp_path):
+    monkeypatch.setattr(hf_loading, "hub_reachable", lambda timeout=2.0: False)
+    outcome = call("train", ["experiment=dav2_relative_finetune", *TINY, f"hydra.run.dir={tmp_path}"])
+    assert outcome.code != 0 and len(outcome.errors) == 1
+    assert "model.pretrained=depth-anything/Depth-Anything-V2-Small-hf must be downloaded" in outcome.errors[0]
+    assert not list(tmp_path.glob("checkpoints/*"))

@@ -15,7 +15,7 @@ METADATA_KEY = "depthlab"
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Input names, output names, normalisation, depth range, training size and stride of one model."""
+    """Input names, output names, normalisation, depth range, training size, stride and output kind of one model."""
 
     inputs: tuple[str, ...] = ("image",)
     outputs: tuple[str, ...] = ("depth",)
@@ -26,6 +26,8 @@ class ModelSpec:
     height: int | None = None
     width: int | None = None
     stride: int = 32
+    # what the depth output holds (models/base.py OUTPUT_KINDS); files exported before it existed read as metric
+    output_kind: str = "metric"
     config: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -43,6 +45,7 @@ class ModelSpec:
             height=int(height) if height else None,
             width=int(width) if width else None,
             stride=int(getattr(net, "output_stride", 32)),
+            output_kind=str(getattr(net, "output_kind", "metric")),
             config=config,
         )
 

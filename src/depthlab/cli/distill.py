@@ -50,6 +50,7 @@ def distill_cli(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _experiment(kind: str) -> str:
+    """The recorded student recipe for a label kind."""
     return "distill" if kind == "metric" else "distill_relative"
 
 

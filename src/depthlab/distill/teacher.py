@@ -58,12 +58,14 @@ def weights_sha256(net: nn.Module) -> str:
 
 
 def _file_format(path: Path) -> str:
+    """onnx, torchscript or checkpoint, by suffix (as open_model decides)."""
     if path.suffix in ONNX_SUFFIXES:
         return "onnx"
     return "torchscript" if path.suffix in TORCHSCRIPT_SUFFIXES else "checkpoint"
 
 
 def _checked_kind(kind: str, source: str) -> str:
+    """The teacher's output_kind, refused when depthlab does not know it."""
     if kind not in OUTPUT_KINDS:
         raise DepthlabError(f"{source} declares output_kind={kind!r}; depthlab knows {', '.join(OUTPUT_KINDS)}")
     return kind

@@ -246,3 +246,17 @@ def test_label_to_depth_inverts_disparity_and_masks_non_positive():
     assert valid.tolist() == [[True, False, False, False]] and depth[0, 0] == 0.5 and depth[0, 1:].sum() == 0
     depth, valid = label_to_depth(np.array([[2.0, 0.0]], dtype=np.float32), "metric")
     assert valid.tolist() == [[True, False]] and depth[0, 0] == 2.0
+
+
+def test_a_model_option_teacher_is_composed_checked_and_identified_by_its_weights(tmp_path, capsys):
+    out = tmp_path / "labels"
+    args = ["teacher_model=unet", "teacher_model.encoder=resnet18", "data.height=32", "data.width=64"]
+    for new in (2, 0):  # the seeded model= teacher is the same network again: its labels are reused
+        outcome = distill(*args, images="synthetic:2", output=out)
+        assert outcome.code == 0, outcome.stderr[-3000:]
+        assert f"({new} new, {2 - new} reused)" in capsys.readouterr().out
+    teacher = json.loads((out / "manifest.json").read_text())["teacher"]
+    assert teacher["source"] == "model" and teacher["model"]["encoder"] == "resnet18" and len(teacher["sha256"]) == 64
+    assert np.load(out / "depth" / synthetic_name(0).replace(".png", ".npy")).shape == (32, 64)
+    hostile = distill("teacher_model=unet", "teacher_model._target_=builtins.open", images="synthetic:2", output=out)
+    assert hostile.code == 2 and "is not a trusted class" in hostile.errors[0]

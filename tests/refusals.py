@@ -19,6 +19,7 @@ MAIN = {
     "eval": "depthlab.cli.evaluate",
     "predict": "depthlab.cli.predict",
     "export": "depthlab.cli.export",
+    "distill": "depthlab.cli.distill",
 }
 
 

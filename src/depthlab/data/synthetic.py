@@ -20,8 +20,9 @@ def _default_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-# Seeds of the three splits live in disjoint ranges, so no scene is in two splits.
-SPLIT_OFFSETS = {"train": 0, "val": 1_000_000_000, "test": 2_000_000_000}
+# Seeds of the three splits live in disjoint ranges, so no scene is in two splits; "unlabelled" is a fourth range
+# (distill.py's `images=synthetic:N`): train-distribution scenes that are in no split, rendered as RGB only.
+SPLIT_OFFSETS = {"train": 0, "val": 1_000_000_000, "test": 2_000_000_000, "unlabelled": 3_000_000_000}
 
 
 class SyntheticDepthDataset(Dataset):

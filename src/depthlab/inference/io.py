@@ -38,9 +38,9 @@ def collect_inputs(spec: str | Iterable[str]) -> list[Path]:
     return list(dict.fromkeys(p.resolve() for p in found))
 
 
-def output_stems(paths: list[Path]) -> list[Path]:
-    """Relative output stems mirroring the inputs' folders below their common parent (unique per input)."""
-    root = Path(os.path.commonpath([p.parent for p in paths]))
+def output_stems(paths: list[Path], root: Path | None = None) -> list[Path]:
+    """Relative output stems mirroring the inputs' folders below `root` (default: their common parent), unique."""
+    root = root or Path(os.path.commonpath([p.parent for p in paths]))
     stems = [p.relative_to(root).with_suffix("") for p in paths]
     if len(set(stems)) < len(stems):  # a.jpg beside a.png: keep the extension in the name
         stems = [p.relative_to(root).with_name(p.name.replace(".", "_")) for p in paths]

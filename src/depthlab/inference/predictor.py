@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -137,7 +137,7 @@ def network_rgb(rgb: np.ndarray, size: tuple[int, int]) -> Tensor:
     return to_chw(resize_rgb(rgb, size))
 
 
-def _upsample(value: Tensor, size: tuple[int, int]) -> Tensor:
+def upsample(value: Tensor, size: tuple[int, int]) -> Tensor:
     """[1, H', W'] -> [H, W] (bilinear, the depth protocol's choice)."""
     if tuple(value.shape[-2:]) == size:
         return value[0].float()
@@ -163,7 +163,7 @@ def write_outputs(
     options: PredictOptions,
 ) -> int:
     """Write one image's files; returns how many pixels the 16-bit PNG had to clip."""
-    depth = _upsample(outputs["depth"], item.size)
+    depth = upsample(outputs["depth"], item.size)
     next(iter(files.values())).parent.mkdir(parents=True, exist_ok=True)
     if spec.disparity:
         np.save(files["disp_npy"], depth.numpy().astype(np.float32))
@@ -181,7 +181,7 @@ def write_outputs(
     if "ply" in files:
         write_ply(files["ply"], point_cloud(depth, K, valid), io.to_uint8(rgb)[valid.numpy()])
     if "mask" in files:
-        mask = torch.sigmoid(_upsample(outputs["mask_logits"], item.size)) > 0.5
+        mask = torch.sigmoid(upsample(outputs["mask_logits"], item.size)) > 0.5
         io.write_png(files["mask"], mask.numpy().astype(np.uint8) * 255)
     return clipped
 
@@ -206,19 +206,26 @@ def predict(
         raise DepthlabError(
             f"output={output} already holds predictions (e.g. {existing[0]}); pass overwrite=true or another output="
         )
-    order = sorted(range(len(items)), key=lambda i: items[i].net_size)  # stable: input order within a size
     clipped = 0
-    with tqdm(total=len(items), unit="img", desc="predict") as bar:
-        for _, group in groupby(order, key=lambda i: items[i].net_size):
-            group = list(group)
-            for start in range(0, len(group), options.batch_size):
-                chunk = group[start : start + options.batch_size]
-                batch, rgbs = load_batch([items[i] for i in chunk], spec)
-                outputs = maybe_flip_average(runner, batch, options.flip_tta)
-                for j, i in enumerate(chunk):
-                    one = {k: v[j] for k, v in outputs.items()}
-                    clipped += write_outputs(items[i], one, rgbs[j], files[i], spec, camera, options)
-                bar.update(len(chunk))
+    for i, outputs, rgb in run_batches(runner, spec, items, options.batch_size, options.flip_tta):
+        clipped += write_outputs(items[i], outputs, rgb, files[i], spec, camera, options)
     if clipped:
         print(f"warning: {clipped} pixels beyond {65535 / options.depth_png_scale:g} m were clipped in the 16-bit PNGs")
     return files
+
+
+def run_batches(
+    runner: Runner, spec: ModelSpec, items: list[Item], batch_size: int, flip_tta: bool = False, desc: str = "predict"
+) -> Iterator[tuple[int, dict[str, Tensor], np.ndarray]]:
+    """(index into items, that image's network outputs, its full-res RGB), in batches of one network size each."""
+    order = sorted(range(len(items)), key=lambda i: items[i].net_size)  # stable: input order within a size
+    with tqdm(total=len(items), unit="img", desc=desc) as bar:
+        for _, group in groupby(order, key=lambda i: items[i].net_size):
+            group = list(group)
+            for start in range(0, len(group), batch_size):
+                chunk = group[start : start + batch_size]
+                batch, rgbs = load_batch([items[i] for i in chunk], spec)
+                outputs = maybe_flip_average(runner, batch, flip_tta)
+                for j, i in enumerate(chunk):
+                    yield i, {k: v[j] for k, v in outputs.items()}, rgbs[j]
+                bar.update(len(chunk))

@@ -6,6 +6,9 @@ from typing import Any
 
 from torch import nn
 
+from depthlab.losses.gradient import GradientMatchingLoss
+from depthlab.losses.ranking import RankingLoss
+from depthlab.losses.scale_invariant import ScaleShiftInvariantLoss
 from depthlab.utils.errors import DepthlabError
 
 MASK_LOSSES = "loss=bce_rmse or loss=bce_dice_ssim"
@@ -58,4 +61,24 @@ def check_sample(net: nn.Module, loss: nn.Module, sample: dict[str, Any], datase
         raise DepthlabError(
             f"{name} with this loss needs sample key(s) {', '.join(missing)}, which data={dataset} does not provide; "
             "use a dataset with foreground masks and backgrounds (data=synthetic, data=modest) or task=depth"
+        )
+
+
+# loss terms that read no metric scale from the labels (they align or rank first): fit for relative labels
+RELATIVE_TERMS = (ScaleShiftInvariantLoss, GradientMatchingLoss, RankingLoss)
+
+
+def check_label_kind(loss: nn.Module, kind: str, dataset: str) -> None:
+    """Relative labels (a relative teacher's pseudo-labels) have no metric scale: refuse a loss that needs one."""
+    if kind == "metric":
+        return
+    terms = getattr(loss, "terms", {"loss": loss})
+    weights = getattr(loss, "weights", {})
+    metric = [
+        name for name, term in terms.items() if weights.get(name, 1.0) > 0 and not isinstance(term, RELATIVE_TERMS)
+    ]
+    if metric:
+        raise DepthlabError(
+            f"data={dataset} holds {kind} labels (no metric scale) but loss term(s) {', '.join(metric)} compare "
+            "metres; use experiment=distill_relative, or loss=ssi / loss=ssi_gm with protocol=relative"
         )

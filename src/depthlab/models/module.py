@@ -15,7 +15,7 @@ from torchmetrics import Metric
 from depthlab.callbacks.finetuning import EncoderFreeze
 from depthlab.metrics.mask import MaskMetrics
 from depthlab.metrics.protocol import EvalProtocol
-from depthlab.models.compat import check_sample
+from depthlab.models.compat import check_label_kind, check_sample
 from depthlab.models.nonfinite import FIXES, NonFiniteGuard
 from depthlab.models.param_groups import build_optimizer
 from depthlab.models.tta import maybe_flip_average
@@ -183,7 +183,9 @@ class DepthModule(pl.LightningModule):
         """Fail before training when the data's size or keys do not fit the network and loss (one-line errors)."""
         sample = datamodule.dataset(split)[0]
         self.net.check_input_size(*sample["image"].shape[-2:])
-        check_sample(self.net, self.loss, sample, getattr(datamodule, "name", type(datamodule).__name__))
+        name = getattr(datamodule, "name", type(datamodule).__name__)
+        check_sample(self.net, self.loss, sample, name)
+        check_label_kind(self.loss, getattr(datamodule, "label_kind", "metric"), name)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.run_config is not None:

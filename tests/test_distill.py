@@ -260,3 +260,26 @@ def test_a_model_option_teacher_is_composed_checked_and_identified_by_its_weight
     assert np.load(out / "depth" / synthetic_name(0).replace(".png", ".npy")).shape == (32, 64)
     hostile = distill("teacher_model=unet", "teacher_model._target_=builtins.open", images="synthetic:2", output=out)
     assert hostile.code == 2 and "is not a trusted class" in hostile.errors[0]
+
+
+def test_a_relative_foundation_teacher_distils_into_a_small_student(tmp_path):
+    """Depth Anything (a save_pretrained directory) labels disparity; a Unet student learns it with ssi_gm."""
+    from depthlab.models.hf import HFDepthNet
+    from tests.hf_tiny import DEPTH_ANYTHING
+
+    weights = tmp_path / "dav2"
+    HFDepthNet(config=DEPTH_ANYTHING).model.save_pretrained(weights)
+    (weights / "README.md").write_text("---\nlicense: apache-2.0\n---\n")
+    out = tmp_path / "labels"
+    args = ["teacher_model=depth_anything_v2", f"teacher_model.pretrained={weights}", "data.height=56", "data.width=84"]
+    outcome = distill(*args, images="synthetic:4", output=out)
+    assert outcome.code == 0, outcome.stderr[-3000:]
+    teacher = json.loads((out / "manifest.json").read_text())["teacher"]
+    assert teacher["output_kind"] == "relative_disparity"
+    assert teacher["provenance"]["license"] == "apache-2.0"
+    run = tmp_path / "student"
+    outcome = call(
+        "train", ["experiment=distill_relative", f"data.labels={out}", *STUDENT_TINY, f"hydra.run.dir={run}"]
+    )
+    assert outcome.code == 0, outcome.stderr[-3000:]
+    assert 0 <= json.loads((run / "metrics.json").read_text())["val/delta1"] <= 1

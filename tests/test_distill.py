@@ -283,3 +283,14 @@ def test_a_relative_foundation_teacher_distils_into_a_small_student(tmp_path):
     )
     assert outcome.code == 0, outcome.stderr[-3000:]
     assert 0 <= json.loads((run / "metrics.json").read_text())["val/delta1"] <= 1
+
+
+def test_a_manifest_entry_leaving_the_cache_is_refused(cache, tmp_path):
+    hostile = tmp_path / "hostile"
+    shutil.copytree(cache, hostile)
+    manifest = json.loads((hostile / "manifest.json").read_text())
+    manifest["labels"]["files"][0]["label"] = "../../../etc/hostname"
+    (hostile / "manifest.json").write_text(json.dumps(manifest))
+    cfg = composed("experiment=distill", f"data.labels={hostile}", *STUDENT_TINY)
+    with pytest.raises(DepthlabError, match=r"label path '\.\./\.\./\.\./etc/hostname' leaves .*; refused"):
+        instantiate(cfg.data).dataset("train")

@@ -36,6 +36,14 @@ def label_to_depth(label: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray
     return np.divide(np.float32(1.0), label, out=np.zeros_like(label), where=valid), valid
 
 
+def inside(base: Path, relative: str, what: str) -> Path:
+    """base / relative, refused when a manifest entry leaves its directory (manifests are data from strangers)."""
+    path = base / relative
+    if not path.resolve().is_relative_to(base.resolve()):
+        raise DepthlabError(f"the label manifest's {what} path {relative!r} leaves {base}; refused (re-run distill.py)")
+    return path
+
+
 class PseudoLabelDataset(Dataset):
     """The images of a label cache with their teacher labels, as raw samples (RGB in [0, 1], depth, valid)."""
 
@@ -119,8 +127,8 @@ class PseudoDataModule(DepthDataModule):
         root = Path(self.manifest["images"]["root"])
         root = root if root.is_absolute() else self.labels / root
         files = self.manifest["labels"].get("files") or []
-        images = [root / f["image"] for f in files]
-        labels = [self.labels / f["label"] for f in files]
+        images = [inside(root, f["image"], "image") for f in files]
+        labels = [inside(self.labels, f["label"], "label") for f in files]
         missing = [p for p in (*images, *labels) if not p.is_file()]
         if missing:
             raise DepthlabError(

@@ -31,6 +31,7 @@ class Augment:
     """One augmentation preset: probabilities of each op (0 = off) and the geometric ranges."""
 
     hflip: float = 0.0  # probability of a horizontal flip
+    roll: float = 0.0  # probability of a random circular shift along the width (equirect panoramas only)
     scale: tuple[float, float] | None = None  # random zoom range, then a random crop back to the input size
     rotate: float = 0.0  # max |angle| in degrees (small: depth sensors do not roll much)
     rotate_p: float = 0.5
@@ -64,7 +65,7 @@ class Augment:
 
 @dataclass(frozen=True)
 class Op:
-    """One op of a preset: kind (hflip, zoom, rotate, jitter, blur, noise), probability, (low, high) ranges."""
+    """One op of a preset: kind (hflip, roll, zoom, rotate, jitter, blur, noise), probability, (low, high) ranges."""
 
     kind: str
     p: float
@@ -82,6 +83,8 @@ def jitter_range(name: str, width: float) -> Range:
 def preset_ops(aug: Augment) -> tuple[Op, ...]:
     """The preset's ops in application order (geometry first), each with its probability and ranges."""
     ops = [Op("hflip", aug.hflip)] if aug.hflip > 0 else []
+    if aug.roll > 0:
+        ops.append(Op("roll", aug.roll))
     if aug.scale is not None:
         ops.append(Op("zoom", 1.0, {"scale": aug.scale}))
     if aug.rotate > 0 and aug.rotate_p > 0:
@@ -96,3 +99,22 @@ def preset_ops(aug: Augment) -> tuple[Op, ...]:
         std = NOISE_STD * aug.strength
         ops.append(Op("noise", aug.noise, {"std": (std, std)}))
     return tuple(ops)
+
+
+def check_augment(aug: Augment, camera: str) -> None:
+    """Refuse ops that are wrong for the camera: zoom / rotation break a panorama, a roll breaks a pinhole image."""
+    if camera == "equirect":
+        bad = [
+            key for key, on in (("scale", aug.scale is not None), ("rotate", aug.rotate > 0 and aug.rotate_p > 0)) if on
+        ]
+        if bad:
+            raise DepthlabError(
+                f"data.augment.{bad[0]} (a pinhole crop / zoom / rotation) breaks an equirect panorama's 360 x 180 "
+                "degree geometry; use augment=panorama (roll, flip, colour) or set "
+                + " ".join(f"data.augment.{k}={'null' if k == 'scale' else 0}" for k in bad)
+            )
+    elif aug.roll > 0:
+        raise DepthlabError(
+            f"data.augment.roll={aug.roll} wraps the image around, exact only for 360-degree panoramas; "
+            "set data.augment.roll=0 or data.camera=equirect"
+        )

@@ -9,8 +9,11 @@ A sample (and, after collation, a batch with a leading B axis) is a dict:
 | `valid`      | bool [1, H, W]                     | finite and within (min_depth, max_depth)                 |
 | `mask`       | float32 [1, H, W] in {0, 1}        | optional: foreground-object mask                         |
 | `background` | float32 [3, H, W], normalised      | optional: the scene without its foreground objects       |
-| `intrinsics` | float32 [3, 3]                     | optional: pinhole K for this H, W                        |
-| `meta`       | dict                               | `dataset`, `split`, `index`, `path`, `relative` (bool)   |
+| `intrinsics` | float32 [3, 3]                     | optional: pinhole K for this H, W (never for equirect)   |
+| `meta`       | dict                               | `dataset`, `split`, `index`, `path`, `relative` (bool),  |
+|              |                                    | `camera`: "pinhole" (default) or "equirect" (2:1 360 deg) |
+
+Equirect depth is the Euclidean range along the pixel's ray (pinhole depth is z-depth): src/depthlab/ops/camera.py.
 
 Datasets return raw samples (`image`/`background` in [0, 1], `depth` possibly with inf/NaN); the base class
 turns them into contract samples: invalid depth is masked and zeroed, images are normalised, the split's
@@ -29,11 +32,12 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, Dataset
 
-from depthlab.data.augment_table import Augment
+from depthlab.data.augment_table import Augment, check_augment
 from depthlab.data.order import order_state, restore_order, train_sampler
 from depthlab.data.pixels import denormalize, normalize, to_chw
 from depthlab.data.transforms import build_transform
 from depthlab.metrics.crops import CROPS
+from depthlab.ops.camera import check_camera
 from depthlab.utils.choices import check_choice
 from depthlab.utils.errors import DepthlabError
 
@@ -44,9 +48,19 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def finalize_sample(raw: Sample, min_depth: float, max_depth: float, mean: torch.Tensor, std: torch.Tensor) -> Sample:
-    """Turn a raw sample into the contract: masked metres, bool valid, normalised images, float32."""
+def finalize_sample(
+    raw: Sample,
+    min_depth: float,
+    max_depth: float,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    camera: str = "pinhole",
+) -> Sample:
+    """Turn a raw sample into the contract: masked metres, bool valid, normalised images, float32, meta camera."""
     sample = dict(raw)
+    meta = dict(raw.get("meta") or {})
+    meta["camera"] = check_camera(meta.get("camera", camera), "meta['camera']")
+    sample["meta"] = meta
     depth = torch.as_tensor(np.asarray(raw["depth"]), dtype=torch.float32).reshape(1, *np.shape(raw["depth"])[-2:])
     valid = torch.isfinite(depth) & (depth > min_depth) & (depth < max_depth)
     if "valid" in raw:
@@ -58,7 +72,9 @@ def finalize_sample(raw: Sample, min_depth: float, max_depth: float, mean: torch
             sample[key] = normalize(to_chw(raw[key]), mean, std)
     if "mask" in raw:
         sample["mask"] = torch.as_tensor(np.asarray(raw["mask"]), dtype=torch.float32).reshape(valid.shape)
-    if "intrinsics" in raw:
+    if meta["camera"] == "equirect":
+        sample.pop("intrinsics", None)  # a pinhole K means nothing for a panorama
+    elif "intrinsics" in raw:
         sample["intrinsics"] = torch.as_tensor(np.asarray(raw["intrinsics"]), dtype=torch.float32)
     return sample
 
@@ -99,6 +115,7 @@ class DepthDataModule(pl.LightningDataModule):
         gpu_aug: bool = False,
         relative: bool | None = None,
         eval_crop: str | None = None,
+        camera: str = "pinhole",
     ) -> None:
         super().__init__()
         if num_workers < 0:
@@ -114,6 +131,9 @@ class DepthDataModule(pl.LightningDataModule):
         self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
         self.datasets: dict[str, Dataset] = {}
         self.augment = Augment.from_mapping(augment)  # train-split preset (conf/augment/*.yaml)
+        # pinhole or equirect (ops/camera.py): every sample's meta["camera"]; FileDataModule.camera() is its K
+        self.camera_model = check_camera(camera)
+        check_augment(self.augment, self.camera_model)
         self.gpu_aug = gpu_aug  # run the preset batch-wise on the accelerator (kornia) instead of in the workers
         self.relative = type(self).relative if relative is None else bool(relative)  # seam for relative losses
         check_choice("data.eval_crop", eval_crop, CROPS, none=True)
@@ -147,7 +167,7 @@ class DepthDataModule(pl.LightningDataModule):
 
     def finalize(self, raw: Sample) -> Sample:
         """Apply the sample contract with this datamodule's depth range and normalisation."""
-        return finalize_sample(raw, self.min_depth, self.max_depth, self.mean, self.std)
+        return finalize_sample(raw, self.min_depth, self.max_depth, self.mean, self.std, self.camera_model)
 
     def dataset(self, split: str) -> Dataset:
         """The contract dataset of a split, built once."""

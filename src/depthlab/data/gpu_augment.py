@@ -50,7 +50,17 @@ GEOMETRIC = ("hflip", "zoom", "rotate")
 def kornia_ops(ops: tuple[Op, ...]) -> tuple[list[nn.Module], list[nn.Module]]:
     """(geometric, photometric) kornia augmentations of a preset table, in table order."""
     geometric = [KORNIA[op.kind](op) for op in ops if op.kind in GEOMETRIC]
-    return geometric, [KORNIA[op.kind](op) for op in ops if op.kind not in GEOMETRIC]
+    return geometric, [KORNIA[op.kind](op) for op in ops if op.kind not in (*GEOMETRIC, "roll")]
+
+
+def roll_batch(batch: Batch, keys: tuple[str, ...], p: float) -> Batch:
+    """Per sample, with probability p, a random circular shift along the width (equirect yaw rotation, exact)."""
+    size, width = batch["image"].shape[0], batch["image"].shape[-1]
+    shifts = torch.where(torch.rand(size) < p, torch.randint(0, width, (size,)), 0).tolist()
+    for key in keys:
+        if key in batch:
+            batch[key] = torch.stack([x.roll(s, dims=-1) for x, s in zip(batch[key], shifts, strict=True)])
+    return batch
 
 
 class BatchAugment(nn.Module):
@@ -59,6 +69,7 @@ class BatchAugment(nn.Module):
     def __init__(self, augment: Augment, mean: Tensor, std: Tensor) -> None:
         super().__init__()
         geometric, photometric = kornia_ops(preset_ops(augment))
+        self.roll_p = sum(op.p for op in preset_ops(augment) if op.kind == "roll")
         self.geometric = K.AugmentationSequential(*geometric, data_keys=["input", "mask"]) if geometric else None
         self.photometric = K.AugmentationSequential(*photometric) if photometric else None
         self.register_buffer("mean", mean.view(1, 3, 1, 1).clone(), persistent=False)
@@ -67,6 +78,8 @@ class BatchAugment(nn.Module):
     @torch.no_grad()
     def forward(self, batch: Batch) -> Batch:
         batch = dict(batch)
+        if self.roll_p > 0:
+            batch = roll_batch(batch, ("image", "background", "depth", "valid", "mask"), self.roll_p)
         mean, std = self.mean.to(batch["image"]), self.std.to(batch["image"])
         images = [denormalize(batch[k], mean, std) for k in ("image", "background") if k in batch]
         if self.geometric is not None:

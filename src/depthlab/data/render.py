@@ -4,6 +4,8 @@ Conventions: world x, y are horizontal and z is up; the room spans [0, Lx] x [0,
 The camera frame is OpenCV-style (x right, y down, z forward) and integer pixel indices (u, v) are pixel
 centres, so K has cx = (W - 1) / 2, cy = (H - 1) / 2. Rays are built with camera-frame z component 1, so
 the ray parameter t of a hit *is* its metric z-depth (no normalisation anywhere in the tracer).
+With camera="equirect" the same scene is seen by a level 360 x 180 degree panorama at the camera's position and yaw:
+rays are unit vectors (ops/camera.py equirect_rays), so t *is* the range along the ray, the panorama's depth.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
+import torch
 
 from depthlab.data.photos import PHOTOS, sample_photo
-from depthlab.ops.camera import fov_intrinsics
+from depthlab.ops.camera import check_camera, equirect_rays, fov_intrinsics
 
 FAR_CLIP = 10.0  # metres; anything farther (only possible through a window) gets depth inf
 _EPS = 1e-6  # minimum hit distance, rejects self-hits of offset shadow rays
@@ -25,13 +28,13 @@ _FLOOR, _CEILING, _SKY = 4, 5, -1  # face ids: 0/1 walls x=0/x=Lx, 2/3 walls y=0
 
 @dataclass(frozen=True)
 class RenderedScene:
-    """One training sample: image, z-depth (inf = no surface), foreground mask, object-free background, K."""
+    """One training sample: image, z-depth or range (inf = no surface), fg mask, object-free background, K (or None)."""
 
     image: np.ndarray
     depth: np.ndarray
     fg_mask: np.ndarray
     background: np.ndarray
-    intrinsics: np.ndarray
+    intrinsics: np.ndarray | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,11 +143,13 @@ def render_scene(
     min_objects: int = 1,
     max_objects: int = 8,
     ranges: SceneRanges | None = None,
+    camera: str = "pinhole",
 ) -> RenderedScene:
-    """Render one random scene; identical output for identical arguments."""
+    """Render one random scene; identical output for identical arguments (equirect: a panorama of the same room)."""
     if height < 1 or width < 1:
         raise ValueError(f"height and width must be positive, got {height}x{width}")
-    return _render(_sample_params(seed, min_objects, max_objects, ranges or SceneRanges()), height, width)
+    params = _sample_params(seed, min_objects, max_objects, ranges or SceneRanges())
+    return _render(params, height, width, check_camera(camera))
 
 
 # ----------------------------------------------------------------------------------------- sampling
@@ -591,10 +596,21 @@ def _camera_gain(p: _SceneParams, rgb: np.ndarray) -> np.ndarray | float:
     return gain if p.white_balance is None else gain * _col(p.white_balance)
 
 
-def _render(p: _SceneParams, height: int, width: int) -> RenderedScene:
+def _panorama_rays(rot: np.ndarray, height: int, width: int) -> np.ndarray:
+    """World-frame unit rays (3, H*W) of a level equirect camera with the pinhole camera's yaw (hit t == range)."""
+    yaw = np.arctan2(rot[1, 2], rot[0, 2])  # heading of the forward column
+    level = _camera_rotation(float(yaw), 0.0, 0.0)
+    rays = equirect_rays(height, width, dtype=torch.float64).numpy().reshape(3, -1)
+    return level @ rays
+
+
+def _render(p: _SceneParams, height: int, width: int, camera: str = "pinhole") -> RenderedScene:
     """Trace once; the room hits serve both the image and the object-free background (same noise too)."""
-    K = fov_intrinsics(height, width, p.hfov).numpy()
-    d = _camera_rays(K, p.cam_rot, height, width)
+    if camera == "equirect":
+        K, d = None, _panorama_rays(p.cam_rot, height, width)
+    else:
+        K = fov_intrinsics(height, width, p.hfov).numpy()
+        d = _camera_rays(K, p.cam_rot, height, width)
     t_room, face = _trace_room(p, d)
     t_obj, obj_id = _trace_objects(p.objects, p.cam_pos, d)
     fg = t_obj < t_room
@@ -617,5 +633,5 @@ def _render(p: _SceneParams, height: int, width: int) -> RenderedScene:
         depth=depth.reshape(height, width).astype(np.float32),
         fg_mask=fg.reshape(height, width),
         background=_to_image(bg, noise, height, width),
-        intrinsics=K.astype(np.float32),
+        intrinsics=None if K is None else K.astype(np.float32),
     )

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 from depthlab.data.base import DepthDataModule, Sample
 from depthlab.data.photos import photo_textures
 from depthlab.data.render import SceneRanges, render_scene
+from depthlab.ops.camera import check_aspect
 from depthlab.utils.errors import DepthlabError
 
 
@@ -39,8 +40,9 @@ class SyntheticDepthDataset(Dataset):
         max_objects: int = 8,
         cache: bool = False,
         ranges: SceneRanges | None = None,
+        camera: str = "pinhole",
     ) -> None:
-        self.split, self.count, self.height, self.width = split, count, height, width
+        self.split, self.count, self.height, self.width, self.camera = split, count, height, width, camera
         self.seed, self.min_objects, self.max_objects = seed, min_objects, max_objects
         self.ranges = ranges or SceneRanges()
         self.cache: dict[int, Sample] | None = {} if cache else None
@@ -55,9 +57,15 @@ class SyntheticDepthDataset(Dataset):
     def render(self, index: int) -> Sample:
         """Render one sample, bypassing the cache."""
         scene = render_scene(
-            self.scene_seed(index), self.height, self.width, self.min_objects, self.max_objects, self.ranges
+            self.scene_seed(index),
+            self.height,
+            self.width,
+            self.min_objects,
+            self.max_objects,
+            self.ranges,
+            self.camera,
         )
-        return {
+        sample = {
             "image": scene.image,
             "depth": scene.depth,
             "mask": scene.fg_mask.astype(np.float32),
@@ -69,8 +77,12 @@ class SyntheticDepthDataset(Dataset):
                 "index": index,
                 "path": "",
                 "relative": False,
+                "camera": self.camera,
             },
         }
+        if scene.intrinsics is None:  # a panorama has no pinhole K
+            del sample["intrinsics"]
+        return sample
 
     def __getitem__(self, index: int) -> Sample:
         if not 0 <= index < self.count:
@@ -104,7 +116,8 @@ class SyntheticDepthDataset(Dataset):
 
 
 class SyntheticDataModule(DepthDataModule):
-    """Rooms with 1-8 objects through a random pinhole camera: RGB, metric depth, fg mask, background, K."""
+    """Rooms with 1-8 objects through a random pinhole camera (RGB, z-depth, fg mask, background, K), or with
+    data.camera=equirect a level 2:1 panorama of the same rooms (depth = range along the ray, no K)."""
 
     name = "synthetic"
 
@@ -130,6 +143,8 @@ class SyntheticDataModule(DepthDataModule):
             raise DepthlabError(
                 f"data.min_objects={min_objects} / data.max_objects={max_objects}: need 0 <= min <= max"
             )
+        if self.camera_model == "equirect":
+            check_aspect(height, width)
         self.counts = {"train": num_train, "val": num_val, "test": num_test}
         self.height, self.width, self.seed = height, width, seed
         self.min_objects, self.max_objects, self.cache = min_objects, max_objects, cache
@@ -162,4 +177,5 @@ class SyntheticDataModule(DepthDataModule):
             self.max_objects,
             self.cache,
             self.ranges,
+            self.camera_model,
         )

@@ -2,6 +2,7 @@
 
 Every split is first resized to the input size: images by data/pixels.py's resize_rgb (the very function predict
 uses), depth / valid / masks by exact nearest neighbour. On train the preset of data/augment_table.py follows
+(a roll, for equirect panoramas, is a circular shift along the width; exact, so it is this module's own op)
 (conf/augment/{none,default,strong}.yaml; data/gpu_augment.py translates the same table for kornia).
 Depth, valid and foreground masks are albumentations *mask* targets resampled with nearest neighbour, so a depth
 value is never averaged with an invalid zero; padding and rotation corners fill depth and valid with 0 (invalid).
@@ -121,6 +122,7 @@ class JointTransform:
         self.size, self.augment = size, augment or Augment()
         self.ops = preset_ops(self.augment)
         self.flip_p = sum(op.p for op in self.ops if op.kind == "hflip")
+        self.roll_p = sum(op.p for op in self.ops if op.kind == "roll")
         ops = albumentations_ops(self.ops, size)
         self.geometric = any(isinstance(t, A.DualTransform) for t in ops)  # moves pixels, hence intrinsics
         keypoints = A.KeypointParams(format="xy", remove_invisible=False) if self.geometric else None
@@ -154,6 +156,8 @@ class JointTransform:
                 result[key] = np.clip(out[key], 0.0, 1.0) if key == "background" else out[key]
         if self.flip_p > 0 and random.random() < self.flip_p:
             result = hflip(result, [k for k in (*IMAGES, *MASKS) if k in result])
+        if self.roll_p > 0 and random.random() < self.roll_p:
+            result = roll(result, [k for k in (*IMAGES, *MASKS) if k in result], random.randrange(depth.shape[1]))
         return result
 
     def augment_inputs(self, inputs: Sample) -> Sample:
@@ -175,6 +179,13 @@ def hflip(sample: Sample, keys: list[str]) -> Sample:
     if "intrinsics" in sample:
         sample["intrinsics"] = sample["intrinsics"].copy()
         sample["intrinsics"][0, 2] = sample["depth"].shape[1] - sample["intrinsics"][0, 2]
+    return sample
+
+
+def roll(sample: Sample, keys: list[str], shift: int) -> Sample:
+    """Shift the arrays `shift` pixels right, wrapping around: a panorama's yaw rotation, exact for equirect."""
+    for key in keys:
+        sample[key] = np.ascontiguousarray(np.roll(sample[key], shift, axis=1))
     return sample
 
 

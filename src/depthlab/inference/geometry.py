@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from kornia.geometry.depth import depth_to_3d_v2, depth_to_normals
 from plyfile import PlyData, PlyElement
 from torch import Tensor
+
+from depthlab.ops import camera as cameras
 
 
 def intrinsics_matrix(fx: float, fy: float, cx: float, cy: float) -> Tensor:
@@ -23,12 +24,12 @@ def rescale_intrinsics(K: Tensor, size: tuple[int, int], new_size: tuple[int, in
     return intrinsics_matrix(fx * sx, fy * sy, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5)
 
 
-def surface_normals(depth: Tensor, K: Tensor) -> Tensor:
-    """Unit normals [3, H, W] facing the camera, camera frame (x right, y down, z forward), from depth [H, W]."""
-    normals = depth_to_normals(depth[None, None].float(), K[None].float())[0]
-    rays = depth_to_3d_v2(torch.ones_like(depth)[None].float(), K[None].float())[0].permute(2, 0, 1)
-    facing = (normals * rays).sum(0, keepdim=True) <= 0  # a visible surface's normal points back along the ray
-    return torch.where(facing, normals, -normals)
+def surface_normals(depth: Tensor, K: Tensor | None, camera: str = "pinhole") -> Tensor:
+    """Unit normals [3, H, W] facing the camera, camera frame (x right, y down, z forward), from depth [H, W].
+
+    pinhole: kornia's depth_to_normals with K (z-depth); equirect: depth is the range along the ray, K is ignored.
+    """
+    return cameras.surface_normals(depth.float(), None if K is None else K.float(), camera)
 
 
 def normals_to_rgb(normals: Tensor, valid: Tensor) -> np.ndarray:
@@ -38,10 +39,10 @@ def normals_to_rgb(normals: Tensor, valid: Tensor) -> np.ndarray:
     return (rgb.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
 
 
-def point_cloud(depth: Tensor, K: Tensor, valid: Tensor) -> Tensor:
-    """[N, 3] camera-frame points (metres) of the valid pixels, in row-major pixel order."""
-    points = depth_to_3d_v2(depth[None].float(), K[None].float())[0]  # H, W, 3
-    return points[valid]
+def point_cloud(depth: Tensor, K: Tensor | None, valid: Tensor, camera: str = "pinhole") -> Tensor:
+    """[N, 3] camera-frame points (metres) of the valid pixels, in row-major pixel order (equirect: the full sphere)."""
+    points = cameras.backproject(depth.float(), None if K is None else K.float(), camera)  # 3, H, W
+    return points.permute(1, 2, 0)[valid]
 
 
 def write_ply(path: Path, points: Tensor, colors: np.ndarray) -> None:

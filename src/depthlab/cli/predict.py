@@ -50,14 +50,16 @@ def predict_cli(cfg: DictConfig) -> list[dict[str, Path]]:
     if spec.provenance_line():
         print(spec.provenance_line())
     camera = (
-        Camera(_plain(cfg.intrinsics), cfg.fov_deg, spec.config) if options.normals or options.point_cloud else None
+        Camera(_plain(cfg.intrinsics), cfg.fov_deg, spec.config, str(cfg.get("camera", "auto")))
+        if options.normals or options.point_cloud
+        else None
     )
     output = Path(cfg.output or cfg.paths.output_dir)
     background = Path(cfg.background) if cfg.get("background") else None
     files = predict(runner, spec, paths, output, options, camera, background)
     print(f"{len(files)} images -> {output} ({runner.backend}, network input {_sizes(spec, options)})")
     if camera is not None:
-        print(f"intrinsics: {camera.source}")
+        print(f"{'camera' if camera.model == 'equirect' else 'intrinsics'}: {camera.source}")
     if spec.disparity:
         print(f"outputs are {RELATIVE_NOTE}: <name>_disparity.npy and <name>_disparity_color.png only")
     return files

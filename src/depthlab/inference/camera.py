@@ -1,4 +1,5 @@
-"""Where predict.py's intrinsics come from: given by the user, the checkpoint's dataset, or a field-of-view guess."""
+"""predict.py's camera: equirect panoramas (the checkpoint's data.camera or camera=equirect), or pinhole K given by
+the user, from the checkpoint's dataset, or a field-of-view guess."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from omegaconf import OmegaConf
 from torch import Tensor
 
 from depthlab.inference.geometry import intrinsics_matrix, rescale_intrinsics
-from depthlab.ops.camera import fov_intrinsics
+from depthlab.ops.camera import CAMERAS, fov_intrinsics
+from depthlab.utils.choices import check_choice
 from depthlab.utils.errors import DepthlabError
 
 DATASET_SAMPLES = 8
@@ -32,12 +34,32 @@ def dataset_intrinsics(config: dict[str, Any], samples: int = DATASET_SAMPLES) -
     return torch.stack(matrices).mean(0), size
 
 
-class Camera:
-    """K for an image of a given size; `source` says where it came from (printed and recorded)."""
+def camera_model(camera: str, config: dict[str, Any] | None) -> str:
+    """auto: the checkpoint's data.camera when it records one, else pinhole (a 2:1 image alone proves nothing)."""
+    check_choice("camera", camera, ("auto", *CAMERAS))
+    if camera != "auto":
+        return camera
+    recorded = ((config or {}).get("data") or {}).get("camera")
+    return recorded if recorded in CAMERAS else "pinhole"
 
-    def __init__(self, intrinsics: str | Sequence[float], fov_deg: float, config: dict[str, Any] | None) -> None:
+
+class Camera:
+    """K for an image of a given size (None for equirect); `source` says where it came from (printed and recorded)."""
+
+    def __init__(
+        self,
+        intrinsics: str | Sequence[float],
+        fov_deg: float,
+        config: dict[str, Any] | None,
+        camera: str = "auto",
+    ) -> None:
         self.fov_deg, self.reference = float(fov_deg), None
         self.given: Tensor | None = None
+        self.model = camera_model(camera, config)
+        if self.model == "equirect":
+            how = "camera=equirect" if camera == "equirect" else "the checkpoint's data.camera"
+            self.source = f"equirectangular 360-degree panorama ({how}; depth = range along each pixel's ray)"
+            return
         if not 1.0 < self.fov_deg < 179.0:
             raise DepthlabError(f"fov_deg={fov_deg} must be a horizontal field of view in degrees, in (1, 179)")
         if isinstance(intrinsics, str) and intrinsics == "fov":
@@ -62,7 +84,9 @@ class Camera:
             return f"{self.fov_deg:g} deg horizontal FOV guess ({name} gave no intrinsics here; {reason})"
         return f"{name} dataset (mean of its first {DATASET_SAMPLES} test samples, rescaled)"
 
-    def __call__(self, height: int, width: int) -> Tensor:
+    def __call__(self, height: int, width: int) -> Tensor | None:
+        if self.model == "equirect":
+            return None
         if self.given is not None:
             return self.given
         if self.reference is not None:

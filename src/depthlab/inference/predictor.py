@@ -19,6 +19,7 @@ from depthlab.inference.camera import Camera
 from depthlab.inference.geometry import normals_to_rgb, point_cloud, surface_normals, write_ply
 from depthlab.inference.spec import ModelSpec
 from depthlab.models.tta import maybe_flip_average
+from depthlab.ops.camera import check_aspect
 from depthlab.utils.errors import DepthlabError
 from depthlab.viz import colorize
 
@@ -177,9 +178,9 @@ def write_outputs(
     if "normals" in files or "ply" in files:
         K = camera(*item.size)
     if "normals" in files:
-        io.write_png(files["normals"], normals_to_rgb(surface_normals(depth, K), valid))
+        io.write_png(files["normals"], normals_to_rgb(surface_normals(depth, K, camera.model), valid))
     if "ply" in files:
-        write_ply(files["ply"], point_cloud(depth, K, valid), io.to_uint8(rgb)[valid.numpy()])
+        write_ply(files["ply"], point_cloud(depth, K, valid, camera.model), io.to_uint8(rgb)[valid.numpy()])
     if "mask" in files:
         mask = torch.sigmoid(upsample(outputs["mask_logits"], item.size)) > 0.5
         io.write_png(files["mask"], mask.numpy().astype(np.uint8) * 255)
@@ -200,6 +201,12 @@ def predict(
         raise DepthlabError(f"batch_size={options.batch_size} must be at least 1")
     check_relative(spec, options)
     items = plan(paths, spec, options, background)
+    if camera is not None and camera.model == "equirect":
+        for item in items:
+            try:
+                check_aspect(*item.size)
+            except DepthlabError as err:
+                raise DepthlabError(f"{item.path}: {err}; or pass camera=pinhole") from None
     files = [targets(item, output, spec, options) for item in items]
     existing = [p for f in files for p in f.values() if p.exists()]
     if existing and not options.overwrite:

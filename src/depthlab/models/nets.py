@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from depthlab.models.base import DepthNet
 from depthlab.models.dpt_patch import fit_dpt_to_patch
 from depthlab.models.heads import DepthActivation
+from depthlab.models.seam import circular_width_padding
 from depthlab.models.smp_checks import check_buildable
 from depthlab.models.weights import is_local, provenance, smp_weight_kwargs
 from depthlab.utils.errors import DepthlabError
@@ -120,6 +121,7 @@ class SmpDepthNet(DepthNet):
         encoder_lr_mult: float = 1.0,
         gradient_checkpointing: bool = False,
         layer_decay: float = 1.0,
+        circular_padding: bool = False,
     ) -> None:
         super().__init__(freeze_encoder, unfreeze_at_epoch, encoder_lr_mult, layer_decay)
         self.arch, self.encoder_name, self.name = arch, encoder, f"{arch}-{encoder}"
@@ -130,6 +132,8 @@ class SmpDepthNet(DepthNet):
         self.resize_output = arch.lower() == "dpt" and fit_dpt_to_patch(self.net, kwargs)
         if gradient_checkpointing:
             enable_grad_checkpointing(self.net.encoder, encoder)
+        if circular_padding:  # 360-degree panoramas: the left and right edges are neighbours (models/seam.py)
+            circular_width_padding(self.net)
         self.head = DepthActivation(head, min_depth, max_depth)
         self.output_kind = "relative_depth" if head == "relative" else "metric"
         self.predicts_mask = bool(mask_head)

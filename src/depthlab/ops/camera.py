@@ -107,7 +107,7 @@ def face_camera(normals: Tensor, rays: Tensor) -> Tensor:
 
 
 def surface_normals(depth: Tensor, K: Tensor | None, camera: str = "pinhole") -> Tensor:
-    """Unit camera-facing normals: depth [H, W] -> [3, H, W], or [B, 1, H, W] -> [B, 3, H, W] (K [3, 3] or [B, 3, 3])."""
+    """Unit camera-facing normals: depth [H, W] -> [3, H, W] or [B, 1, H, W] -> [B, 3, H, W]; K [3, 3] or [B, 3, 3]."""
     single = depth.dim() == 2
     batch = depth[None, None] if single else depth
     if check_camera(camera, "camera") == "equirect":

@@ -20,6 +20,7 @@ from depthlab.data import fixtures
 from depthlab.data.base import SPLITS, DepthDataModule, Sample
 from depthlab.data.io import check_same_size
 from depthlab.data.pixels import read_rgb
+from depthlab.ops.camera import check_aspect
 from depthlab.utils.errors import DepthlabError
 
 
@@ -116,6 +117,8 @@ class FileDataModule(DepthDataModule):
         self.root = fixtures.materialize(self.fixture_layout()) if fixtures.is_fixture_root(root) else Path(root)
         self.root = self.root.expanduser()
         self.size = None if height is None else (int(height), int(width))
+        if self.camera_model == "equirect" and self.size is not None:
+            check_aspect(*self.size)
         self.val_fraction, self.test_fraction, self.split_seed = val_fraction, test_fraction, split_seed
         self.intrinsics = tuple(intrinsics) if intrinsics is not None else self.default_intrinsics
         self.depth_scale = depth_scale  # None: the scale the dataset's own format fixes

@@ -234,6 +234,23 @@ def write_folder(root: Path, n: int = 6, height: int = 48, width: int = 64) -> T
     return truth
 
 
+def write_pano(root: Path, n: int = 6, height: int = 32, width: int = 64, scenes: int = 2) -> Truth:
+    """<uuid>/pan/images/<stem>.jpg + <uuid>/depth/<stem>.png (16-bit mm) + pose/, and train.csv / val.csv rows."""
+    truth, rows = {}, {"train": ["rgb_path,depth_path"], "val": ["rgb_path,depth_path"]}
+    for i in range(n):
+        uuid = f"{i % scenes:08x}-0000-4000-8000-{i % scenes:012x}"
+        rgb, depth = scene(i, height, width)
+        rgb_rel, depth_rel = f"{uuid}/pan/images/{i:05d}.jpg", f"{uuid}/depth/{i:05d}.png"
+        write_rgb(root / rgb_rel, rgb)
+        truth[str(root / rgb_rel)] = write_u16(root / depth_rel, depth, 1000)
+        (root / uuid / "pose").mkdir(parents=True, exist_ok=True)
+        (root / uuid / "pose" / f"{i:05d}.txt").write_text("1 0 0 0\n0 1 0 0\n0 0 1 0\n0 0 0 1\n")
+        rows["val" if i % 3 == 2 else "train"].append(f"{rgb_rel},{depth_rel}")
+    for split, lines in rows.items():
+        (root / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    return truth
+
+
 WRITERS = {
     "nyuv2": write_nyu_sync,
     "nyuv2_mat": write_nyu_mat,
@@ -244,6 +261,7 @@ WRITERS = {
     "hrwsi": write_hrwsi,
     "modest": write_modest,
     "folder": write_folder,
+    "pano": write_pano,
 }
 
 

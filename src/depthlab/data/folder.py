@@ -2,7 +2,9 @@
 
 metres = stored value / depth_scale (null: 1000 for 16-bit images, i.e. millimetres; 1 for float files; 8-bit files
 need one); pixels equal to invalid_value are invalid. Splits come from list files (one rgb stem or path per line)
-or, without them, a seeded random split. Directories may coincide (e.g. TUM's `x.png` beside `x_depth.png`:
+or, without them, a seeded random split. A list line may also pair an RGB path with its depth path
+(`rgb.png depth.png` or `rgb.png,depth.npy`, both relative to root); data.camera=equirect reads 2:1 panoramas whose
+depth is the range along each ray. Directories may coincide (e.g. TUM's `x.png` beside `x_depth.png`:
 depth_suffix=_depth).
 """
 
@@ -25,6 +27,12 @@ from depthlab.data.io import (
     read_lines,
 )
 from depthlab.utils.errors import DepthlabError
+
+
+def is_pair(fields: list[str]) -> bool:
+    """A list line naming an RGB file then a depth file (rather than one name with spaces split in two)."""
+    first, second = Path(fields[0]).suffix.lower(), Path(fields[1]).suffix.lower()
+    return first in RGB_SUFFIXES and second in DEPTH_SUFFIXES
 
 
 class FolderDataModule(FileDataModule):
@@ -63,8 +71,8 @@ class FolderDataModule(FileDataModule):
                 return False
         return True
 
-    def _record(self, rgb: Path) -> Record:
-        depth = find_with_suffix(self.depth_dir / f"{rgb.stem}{self.depth_suffix}", DEPTH_SUFFIXES)
+    def _record(self, rgb: Path, depth: Path | None = None) -> Record:
+        depth = depth or find_with_suffix(self.depth_dir / f"{rgb.stem}{self.depth_suffix}", DEPTH_SUFFIXES)
         if depth is None:
             raise DepthlabError(
                 f"{rgb} has no depth file {self.depth_dir}/{rgb.stem}{self.depth_suffix}.png|npy|pfm|pgm; "
@@ -78,6 +86,9 @@ class FolderDataModule(FileDataModule):
     def _from_list(self, name: str) -> list[Record]:
         records, path = [], self.list_file(name)
         for fields in read_lines(path):
+            if len(fields) >= 2 and is_pair(fields):  # an explicit rgb path and depth path
+                records.append(self._record(self.resolve(fields[0], path), self.resolve(fields[1], path)))
+                continue
             entry = Path(fields[0])
             if entry.suffix.lower() in RGB_SUFFIXES:
                 rgb = self.resolve(fields[0], path)

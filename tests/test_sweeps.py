@@ -132,7 +132,8 @@ def test_every_experiment_passes_a_fast_dev_run(tmp_path):
         "paths.data_dir=fixture",
         "data.batch_size=2",
     ]
-    overrides += ["data.num_workers=0", f"hydra.sweep.dir={sweep}", "data.height=64", "data.width=64"]  # fdr: wiring
+    # fdr: wiring; 2:1 so the equirect panorama experiment (data.camera=equirect) is a valid size too
+    overrides += ["data.num_workers=0", f"hydra.sweep.dir={sweep}", "data.height=64", "data.width=128"]
     result = run_cli("train.py", *overrides, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     ran = {yaml.safe_load(p.read_text())["task_name"]: p.parents[1] for p in sweep.glob("*/.hydra/config.yaml")}

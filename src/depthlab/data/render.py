@@ -14,10 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
-import torch
 
 from depthlab.data.photos import PHOTOS, sample_photo
-from depthlab.ops.camera import check_camera, equirect_rays, fov_intrinsics
+from depthlab.ops.camera import check_camera, equirect_rays_numpy, fov_intrinsics
 
 FAR_CLIP = 10.0  # metres; anything farther (only possible through a window) gets depth inf
 _EPS = 1e-6  # minimum hit distance, rejects self-hits of offset shadow rays
@@ -600,7 +599,7 @@ def _panorama_rays(rot: np.ndarray, height: int, width: int) -> np.ndarray:
     """World-frame unit rays (3, H*W) of a level equirect camera with the pinhole camera's yaw (hit t == range)."""
     yaw = np.arctan2(rot[1, 2], rot[0, 2])  # heading of the forward column
     level = _camera_rotation(float(yaw), 0.0, 0.0)
-    rays = equirect_rays(height, width, dtype=torch.float64).numpy().reshape(3, -1)
+    rays = equirect_rays_numpy(height, width).reshape(3, -1)
     return level @ rays
 
 

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from kornia.geometry.depth import depth_to_3d_v2, depth_to_normals
@@ -54,15 +55,17 @@ def batch_camera(batch: Mapping[str, Any]) -> str:
     return check_camera(names.pop() if names else "pinhole", "meta['camera']")
 
 
+def equirect_rays_numpy(height: int, width: int) -> np.ndarray:
+    """float64 unit rays (3, H, W) in NumPy: the renderer's forked workers must not touch torch's thread pool."""
+    lon = (np.arange(width) + 0.5) / width * 2 * np.pi - np.pi
+    lat = np.pi / 2 - (np.arange(height) + 0.5) / height * np.pi
+    lat, lon = np.meshgrid(lat, lon, indexing="ij")
+    return np.stack([np.cos(lat) * np.sin(lon), -np.sin(lat), np.cos(lat) * np.cos(lon)])
+
+
 def equirect_rays(height: int, width: int, dtype: torch.dtype = torch.float32, device: Any = None) -> Tensor:
     """Unit ray directions [3, H, W] of an equirectangular image: longitude over the width, latitude over the height."""
-    u = torch.arange(width, dtype=torch.float64, device=device)
-    v = torch.arange(height, dtype=torch.float64, device=device)
-    lon = (u + 0.5) / width * 2 * math.pi - math.pi
-    lat = math.pi / 2 - (v + 0.5) / height * math.pi
-    lat, lon = torch.meshgrid(lat, lon, indexing="ij")
-    rays = torch.stack([lat.cos() * lon.sin(), -lat.sin(), lat.cos() * lon.cos()])
-    return rays.to(dtype)
+    return torch.from_numpy(equirect_rays_numpy(height, width)).to(device=device, dtype=dtype)
 
 
 def pinhole_rays(height: int, width: int, K: Tensor) -> Tensor:

@@ -37,6 +37,7 @@ def test_sample_contract_keys_shapes_dtypes():
         "index": 0,
         "path": "",
         "relative": False,
+        "camera": "pinhole",
     }
     depth = sample["depth"][sample["valid"]]
     assert depth.min() > 0.3 and depth.max() <= 10.0

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from huggingface_hub import constants
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from refusals import call
 
 from depthlab.config_dir import CONF_DIR
+from depthlab.models import hf_loading
 from depthlab.models.hf import HFDepthNet
 from depthlab.models.hf_presets import published_depth_type
 from tests.conftest import TINY
@@ -67,6 +69,25 @@ def test_weights_load_from_a_save_pretrained_directory_offline(tmp_path):
     x = torch.randn(1, 3, 42, 56)
     torch.testing.assert_close(loaded.eval()(x)["depth"], saved.eval()(x)["depth"])
     assert loaded.depth_type == "metric" and loaded.provenance["source"] == str(tmp_path.resolve())
+
+
+def test_the_hub_id_loads_from_the_hugging_face_cache_without_the_hub(tmp_path, monkeypatch):
+    """model.pretrained=facebook/dpt-dinov2-small-nyu: a cached snapshot is used as is (no network, no download)."""
+    snapshot = tmp_path / "models--facebook--dpt-dinov2-small-nyu" / "snapshots" / ("a" * 40)
+    torch.manual_seed(0)
+    cached = dinov2_dpt()
+    cached.model.save_pretrained(snapshot)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(
+        hf_loading, "hub_reachable", lambda *a, **k: pytest.fail("a cached model must not need the hub")
+    )
+    loaded = HFDepthNet(family="dpt", size="dinov2-small-nyu", pretrained="facebook/dpt-dinov2-small-nyu")
+    x = torch.randn(1, 3, 28, 42)
+    torch.testing.assert_close(loaded.eval()(x)["depth"], cached.eval()(x)["depth"])
+    assert loaded.provenance["source"] == "hf://facebook/dpt-dinov2-small-nyu" and loaded.depth_type == "metric"
+    assert loaded.provenance["license"] == "apache-2.0"
 
 
 @pytest.mark.slow

@@ -25,6 +25,8 @@ class ImagePanels(pl.Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or trainer.current_epoch % self.every_n_epochs or trainer.datamodule is None:
             return
+        if not getattr(getattr(pl_module, "net", None), "predicts_depth", True):
+            return  # the panel's columns are depth maps: a mask-only network has none
         optional("the val image panel", lambda: self.log_panel(trainer, pl_module))
 
     def log_panel(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from huggingface_hub import constants as hf_constants
 from hydra import compose, initialize_config_dir
@@ -11,6 +12,7 @@ from omegaconf import DictConfig
 
 from depthlab.config_dir import CONF_DIR
 from depthlab.data.augment_table import Augment, preset_ops
+from depthlab.data.transforms import JointTransform
 from depthlab.models import nets
 from depthlab.models.build import build_module
 from depthlab.utils.errors import DepthlabError
@@ -58,6 +60,19 @@ def test_modest_recipes_photometric_no_schedule_val_loss_unaligned(name, tmp_pat
         assert cfg.protocol.alignment == "none"
     module = build_module(cfg)
     assert module.scheduler_factory is None and module.monitor == "val/loss"
+
+
+def test_photometric_preset_changes_colours_and_moves_no_pixel(tmp_path):
+    cfg = compose_experiment("seed_depthmasknet", tmp_path=tmp_path)
+    transform = JointTransform(None, Augment.from_mapping(cfg.data.augment))
+    rng = np.random.default_rng(0)
+    image, background = rng.random((16, 16, 3), dtype=np.float32), rng.random((16, 16, 3), dtype=np.float32)
+    depth = rng.uniform(1, 5, (16, 16)).astype(np.float32)
+    mask = (rng.random((16, 16)) > 0.5).astype(np.float32)
+    outs = [transform({"image": image, "depth": depth, "mask": mask, "background": background}) for _ in range(20)]
+    assert all(np.array_equal(o["depth"], depth) and np.array_equal(o["mask"], mask) for o in outs)
+    assert all(o["valid"].all() for o in outs)
+    assert sum(not np.allclose(o["image"], image) for o in outs) >= 10  # 1 - 0.5^2: most draws recolour
 
 
 def test_depthmasknet_and_masknet_recipes_use_the_seed_optimizer(tmp_path):

@@ -56,6 +56,8 @@ class ImagePanels(pl.Callback):
             return
         if not (self.num_samples or self.point_clouds):
             return
+        if not getattr(getattr(pl_module, "net", None), "predicts_depth", True):
+            return  # the panel's columns are depth maps: a mask-only network has none
         views = optional("the val views' prediction", lambda: self.predict(trainer.datamodule, pl_module))
         if views is None:
             return

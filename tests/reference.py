@@ -17,6 +17,7 @@ def np_metrics(p: np.ndarray, g: np.ndarray) -> dict[str, float]:
         "abs_rel": np.mean(np.abs(g - p) / g),
         "sq_rel": np.mean((g - p) ** 2 / g),
         "rmse": np.sqrt(np.mean((g - p) ** 2)),
+        "mse": np.mean((g - p) ** 2),
         "rmse_log": np.sqrt(np.mean(e**2)),
         "log10": np.mean(np.abs(np.log10(g) - np.log10(pc))),
         "silog": 100 * np.sqrt(max(np.mean(e**2) - np.mean(e) ** 2, 0.0)),

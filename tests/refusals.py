@@ -20,6 +20,7 @@ MAIN = {
     "predict": "depthlab.cli.predict",
     "export": "depthlab.cli.export",
     "distill": "depthlab.cli.distill",
+    "baseline": "depthlab.baselines.pixel",
 }
 
 

@@ -160,7 +160,7 @@ def test_every_experiment_composes_and_builds(experiment, tmp_path):
 
 @pytest.mark.parametrize("model", options("model"))
 def test_every_model_config_builds_a_module(model, tmp_path):
-    task = "task=depth_mask" if model == "depthmasknet" else "task=depth"
+    task = {"depthmasknet": "task=depth_mask", "masknet": "task=mask"}.get(model, "task=depth")
     extra = [override(model), "loss=ssi_gm"] if model in TINY_HF else []  # tiny configs: the full ones are 0.3B
     if model == "hf":
         HFDepthNet(family="dpt", size="large", config=TINY_HF["dpt_hf"]).model.save_pretrained(tmp_path / "dpt")

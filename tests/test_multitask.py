@@ -113,4 +113,6 @@ def test_depthmasknet_trains_from_the_command_line(tmp_path):
         assert key in metrics, sorted(metrics)
     assert "iou" in result.stdout and json.loads((run_dir / "metrics.json").read_text())["val/iou"] >= 0
     panel = Image.open(next((run_dir / "panels").glob("*.png")))
-    assert panel.size == (6 * 64, 2 * 64)  # RGB | GT | pred | error | GT mask | predicted mask, 2 rows
+    # RGB | GT | pred | error | GT normals | predicted normals | GT mask | predicted mask, 2 rows
+    assert panel.size == (8 * 64, 2 * 64)
+    assert len(list((run_dir / "panels").glob("points_epoch*_0.ply"))) >= 1

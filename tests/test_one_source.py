@@ -28,7 +28,7 @@ from depthlab.utils.choices import check_choice
 from depthlab.utils.errors import DepthlabError
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "depthlab"
-KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "silog", "mae", "delta1", "delta2", "delta3", "ssim")
+KEYS = ("abs_rel", "sq_rel", "rmse", "mse", "rmse_log", "log10", "silog", "mae", "delta1", "delta2", "delta3", "ssim")
 
 
 def compose_train(*overrides: str):

@@ -24,7 +24,7 @@ from depthlab.models.tta import flip_average
 from depthlab.ops.pairs import ordinal_labels, sample_random_pairs, take
 from depthlab.utils.errors import DepthlabError
 
-ERROR_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "silog", "mae", "delta1", "delta2", "delta3")
+ERROR_KEYS = ("abs_rel", "sq_rel", "rmse", "mse", "rmse_log", "log10", "silog", "mae", "delta1", "delta2", "delta3")
 
 
 def test_crop_indices_are_the_published_ones() -> None:

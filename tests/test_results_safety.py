@@ -45,13 +45,14 @@ def test_optimized_metric_of_a_loop_that_was_off_is_none():
 
 @pytest.mark.slow
 def test_failing_extras_do_not_lose_the_run(tmp_path, monkeypatch):
-    """A crashing constant baseline and image panel: exit 0, metrics.json with every val/test metric."""
+    """A crashing constant baseline, image panel and point cloud: exit 0, metrics.json with every val/test metric."""
 
     def boom(*args, **kwargs):
         raise RuntimeError("extra exploded")
 
     monkeypatch.setattr("depthlab.cli.train.baselines", boom)
     monkeypatch.setattr(ImagePanels, "make_panel", boom)
+    monkeypatch.setattr(ImagePanels, "make_point_clouds", boom)
     run = tmp_path / "run"
     tiny = [a for a in TINY if not a.startswith("baseline=")]
     outcome = call("train", [*tiny, "logger=csv", "baseline=true", f"hydra.run.dir={run}"])

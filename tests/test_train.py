@@ -22,6 +22,7 @@ VAL_KEYS = (
     "abs_rel",
     "sq_rel",
     "rmse",
+    "mse",
     "rmse_log",
     "log10",
     "silog",

@@ -71,6 +71,7 @@ def _fit_and_score(
     for logger in trainer.loggers:
         logger.log_hyperparams(module.run_config)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    save_untrained(trainer)
     metrics = scalar_metrics(trainer.callback_metrics, prefixes=("train",))
     best = _best_checkpoint(trainer)
     if best:
@@ -93,6 +94,16 @@ def _fit_and_score(
             report(metrics, cfg.paths.output_dir, title=title, quiet=True)
             print_baselines(metrics)
     return metrics
+
+
+def save_untrained(trainer: pl.Trainer) -> Path | None:
+    """trainer.max_epochs=0 (pretrained weights as they are) still writes last.ckpt, for eval / predict / export."""
+    callback = trainer.checkpoint_callback
+    if trainer.max_epochs != 0 or callback is None or not getattr(callback, "dirpath", None):
+        return None
+    path = Path(callback.dirpath) / "last.ckpt"
+    trainer.save_checkpoint(path)
+    return path
 
 
 def print_baselines(metrics: dict[str, float]) -> None:

@@ -10,6 +10,7 @@ from plyfile import PlyData, PlyElement
 from torch import Tensor
 
 from depthlab.ops import camera as cameras
+from depthlab.viz import normal_colors
 
 
 def intrinsics_matrix(fx: float, fy: float, cx: float, cy: float) -> Tensor:
@@ -34,9 +35,8 @@ def surface_normals(depth: Tensor, K: Tensor | None, camera: str = "pinhole") ->
 
 def normals_to_rgb(normals: Tensor, valid: Tensor) -> np.ndarray:
     """The usual normal-map colours (x right, y up, z towards the viewer; (n + 1) / 2), invalid pixels black."""
-    viewer = normals * torch.tensor([1.0, -1.0, -1.0]).view(3, 1, 1)
-    rgb = ((viewer + 1.0) / 2.0).clamp(0, 1) * valid[None]
-    return (rgb.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    rgb = normal_colors(normals, valid)
+    return (rgb.permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
 
 
 def point_cloud(depth: Tensor, K: Tensor | None, valid: Tensor, camera: str = "pinhole") -> Tensor:

@@ -2,25 +2,25 @@
 
 constant: the train median everywhere. row_median: each image row's train median (camera geometry alone).
 pixel: a gradient-boosted regressor of log depth from one pixel's RGB and its (row, column), fitted on sampled
-train pixels (no neighbourhood, no shapes, no perspective cues). All are scored on a split with DepthMetrics.
+train pixels (no neighbourhood, no shapes, no perspective cues; features and sampling: baselines/features.py).
+All are scored on a split with DepthMetrics.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import numpy as np
 import torch
 from sklearn.ensemble import HistGradientBoostingRegressor
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from depthlab.baselines.features import Predictor, predictor, sample_pixels
 from depthlab.data.base import DepthDataModule
 from depthlab.metrics.depth import DepthMetrics
 from depthlab.metrics.protocol import EvalProtocol
 from depthlab.ops.masked import masked_median
 
-Predictor = Callable[[dict[str, Tensor]], Tensor]
 BASELINES = ("constant", "row_median", "pixel")
 
 
@@ -29,11 +29,6 @@ def _samples(datamodule: DepthDataModule, split: str, limit: int) -> Iterator[di
     dataset = datamodule.dataset(split)
     for i in range(min(limit, len(dataset))):
         yield dataset[i]
-
-
-def rgb(image: Tensor, datamodule: DepthDataModule) -> Tensor:
-    """A normalised [.., 3, H, W] image back in [0, 1] RGB."""
-    return datamodule.denormalize(image)
 
 
 def constant(datamodule: DepthDataModule, max_train: int = 200, split: str = "train") -> Predictor:
@@ -59,32 +54,17 @@ def row_median(datamodule: DepthDataModule, max_train: int = 200) -> Predictor:
     return predict
 
 
-def pixel_features(image: Tensor) -> np.ndarray:
-    """[B, 3, H, W] RGB in [0, 1] -> [B*H*W, 5] (r, g, b, row / H, column / W) per pixel."""
-    batch, _, height, width = image.shape
-    rows = torch.linspace(0, 1, height).view(1, 1, height, 1).expand(batch, 1, height, width)
-    cols = torch.linspace(0, 1, width).view(1, 1, 1, width).expand(batch, 1, height, width)
-    return torch.cat([image.float(), rows, cols], 1).permute(0, 2, 3, 1).reshape(-1, 5).numpy()
-
-
 def pixel_regressor(
     datamodule: DepthDataModule, max_train: int = 200, pixels: int = 200_000, seed: int = 0
 ) -> Predictor:
-    """Log depth from one pixel's colour and position, fitted on `pixels` sampled valid train pixels."""
-    features, targets = [], []
-    for s in _samples(datamodule, "train", max_train):
-        valid = s["valid"][0].flatten().numpy()
-        features.append(pixel_features(rgb(s["image"][None], datamodule))[valid])
-        targets.append(np.log(s["depth"][0].flatten().numpy()[valid]))
-    x, y = np.concatenate(features), np.concatenate(targets)
-    pick = np.random.default_rng(seed).choice(len(x), size=min(pixels, len(x)), replace=False)
-    model = HistGradientBoostingRegressor(max_iter=200, random_state=seed).fit(x[pick], y[pick])
+    """Log depth from one pixel's colour and position, fitted on ~`pixels` valid pixels of the first train images.
 
-    def predict(batch: dict[str, Tensor]) -> Tensor:
-        log_depth = model.predict(pixel_features(rgb(batch["image"], datamodule)))
-        return torch.from_numpy(np.exp(log_depth)).float().view_as(batch["depth"])
-
-    return predict
+    The searched variant (families, grids, CV by image): `python -m depthlab.baselines.pixel` (baselines/).
+    """
+    images = range(min(max_train, len(datamodule.dataset("train"))))
+    sample = sample_pixels(datamodule, images, max(1, pixels // max(1, len(images))), "rgb_pos", seed)
+    model = HistGradientBoostingRegressor(max_iter=200, random_state=seed).fit(sample.x, sample.y)
+    return predictor(model, datamodule, "rgb_pos")
 
 
 BUILDERS: dict[str, Callable[..., Predictor]] = {

@@ -14,6 +14,7 @@ DEPTH_METRIC_KEYS: tuple[str, ...] = (
     "abs_rel",
     "sq_rel",
     "rmse",
+    "mse",
     "rmse_log",
     "log10",
     "silog",
@@ -94,6 +95,7 @@ def metrics_from_sums(sums: dict[str, Tensor], pooled: bool = False) -> dict[str
         "abs_rel": mean["abs_rel"],
         "sq_rel": mean["sq_rel"],
         "rmse": mean["sq_err"].sqrt(),
+        "mse": mean["sq_err"],  # the seeds' MSE: rmse squared per image (its mean is not mean(rmse) ** 2)
         "rmse_log": mean["log_sq"].sqrt(),
         "log10": mean["log10"],
         "silog": 100.0 * var.sqrt(),

@@ -20,6 +20,7 @@ class DepthNet(nn.Module):
 
     inputs: tuple[str, ...] = ("image",)
     predicts_mask: bool = False
+    predicts_depth: bool = True  # False: a mask-only network (no depth output, metrics or loss terms)
     name: str = "net"
     output_stride: int = 32
     # what outputs["depth"] holds (OUTPUT_KINDS): metres, a unit-free positive depth map, or affine-invariant

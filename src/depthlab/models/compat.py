@@ -24,6 +24,7 @@ def check_net_and_loss(net: nn.Module, loss: nn.Module) -> None:
     name = getattr(net, "name", type(net).__name__)
     predicts_mask = getattr(net, "predicts_mask", False)
     check_relative_loss(net, loss)
+    check_mask_only(net, loss)
     if loss_uses_mask(loss) and not predicts_mask:
         raise DepthlabError(
             f"the loss has mask terms (bce / dice) but {name} predicts no mask: add task=depth_mask "
@@ -33,6 +34,20 @@ def check_net_and_loss(net: nn.Module, loss: nn.Module) -> None:
         raise DepthlabError(
             f"{name} predicts a foreground mask but the loss has no mask term: use task=depth_mask "
             f"({MASK_LOSSES}), or model.mask_head=false for depth only"
+        )
+
+
+def check_mask_only(net: nn.Module, loss: nn.Module) -> None:
+    """A mask-only network (predicts_depth False) has no depth output for a depth term to read."""
+    if getattr(net, "predicts_depth", True):
+        return
+    terms = getattr(loss, "terms", {"loss": loss})
+    depth = [name for name, term in terms.items() if not getattr(term, "uses_mask", False)]
+    if depth:
+        name = getattr(net, "name", type(net).__name__)
+        raise DepthlabError(
+            f"{name} predicts a mask only, but loss term(s) {', '.join(depth)} need depth: use task=mask "
+            "(loss=bce or loss=bce_dice)"
         )
 
 

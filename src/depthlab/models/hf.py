@@ -15,7 +15,7 @@ from transformers.utils.output_capturing import _CAN_RECORD_REGISTRY  # filled b
 from depthlab.data.base import IMAGENET_MEAN, IMAGENET_STD
 from depthlab.models import hf_loading
 from depthlab.models.base import DepthNet
-from depthlab.models.hf_presets import FAMILIES, family_of, preset
+from depthlab.models.hf_presets import FAMILIES, family_of, normalisation, patch_size, preset, published_depth_type
 from depthlab.utils.choices import check_choice
 from depthlab.utils.errors import DepthlabError
 
@@ -101,15 +101,16 @@ class HFDepthNet(DepthNet):
         config, architecture, provenance = _plain(config), _plain(architecture), _plain(provenance)
         hf_config = self._config(size, depth_type, pretrained, name_or_path, config, architecture)
         self.family = family_of(hf_config) if family == "auto" else family
-        self.depth_type = self._depth_type(hf_config, depth_type)
+        published = published_depth_type(self.family, size, pretrained or name_or_path)
+        self.depth_type = self._depth_type(hf_config, depth_type or published)
         self.output_kind = "metric" if self.depth_type == "metric" else "relative_disparity"
         self.model = self._model(hf_config, pretrained, pretrained_parts)
         if pretrained is None and architecture is None and self.output_kind == "relative_disparity":
             self._activate_head()
         self._provenance = provenance or (hf_loading.provenance(pretrained, self.model.config) if pretrained else None)
         self.name = f"{family}-{size}" if family != "auto" else f"hf:{name_or_path}"
-        self.patch_size = int(getattr(hf_config, "patch_size", 0) or hf_config.backbone_config.patch_size)
-        self._set_input_scale(data_mean, data_std)
+        self.patch_size = patch_size(hf_config)
+        self._set_input_scale(data_mean, data_std, normalisation(self.family, hf_config))
         self._grid: tuple[int, int] | None = None
         if self.family == "dpt" and (hf_config.backbone_config is None or hf_config.is_hybrid):
             self.model.neck.register_forward_pre_hook(self._patch_grid)  # HF's ViT DPT neck assumes square grids
@@ -221,11 +222,9 @@ class HFDepthNet(DepthNet):
             raise DepthlabError(f"{type(model).__name__} has no backbone depthlab knows; model.pretrained_parts=all")
         return encoder
 
-    def _set_input_scale(self, mean: Any, std: Any) -> None:
-        """Map the datamodule's normalisation onto the model's own (DPT and ZoeDepth expect mean = std = 0.5)."""
-        family = FAMILIES.get(self.family)
+    def _set_input_scale(self, mean: Any, std: Any, own: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
+        """Map the datamodule's normalisation onto the model's own (ViT DPT and ZoeDepth: mean = std = 0.5)."""
         data = (tuple(float(v) for v in mean or IMAGENET_MEAN), tuple(float(v) for v in std or IMAGENET_STD))
-        own = (family.mean, family.std) if family else (IMAGENET_MEAN, IMAGENET_STD)
         self.rescale = data != own
         scale = [ds / ms for ds, ms in zip(data[1], own[1], strict=True)]
         shift = [(dm - mm) / ms for dm, mm, ms in zip(data[0], own[0], own[1], strict=True)]

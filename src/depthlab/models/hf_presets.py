@@ -3,8 +3,8 @@
 The presets rebuild each published architecture from its numbers (no download): `model.pretrained=null` gives
 the same network with random weights. With `model.pretrained=<hub id | dir>` the config comes from the weights.
 Sources: the Depth Anything V2 repository (metric_depth/train.py model_configs, dpt.py intermediate_layer_idx),
-the model cards of depth-anything/Depth-Anything-V2-*-hf, Intel/dpt-large, Intel/dpt-hybrid-midas and
-Intel/zoedepth-nyu-kitti.
+the model cards of depth-anything/Depth-Anything-V2-*-hf, Intel/dpt-large, Intel/dpt-hybrid-midas,
+Intel/zoedepth-nyu-kitti and facebook/dpt-dinov2-{small,base}-nyu (transformers' convert_dinov2_depth_to_hf.py).
 """
 
 from __future__ import annotations
@@ -68,6 +68,30 @@ def _dav2(hidden: int, heads: int, layers: int, out: list[int], fusion: int, nec
     }
 
 
+def _dpt_dinov2(hidden: int, heads: int, neck: list[int]) -> dict[str, Any]:
+    """facebook/dpt-dinov2-*-nyu: DINOv2 ViT (patch 14, no final norm) + DPT head with projection, metric NYU depth."""
+    backbone = {
+        "model_type": "dinov2",
+        "hidden_size": hidden,
+        "num_attention_heads": heads,
+        "num_hidden_layers": 12,
+        "intermediate_size": 4 * hidden,
+        "patch_size": 14,
+        "image_size": 518,
+        "layerscale_value": 1.0,
+        "out_indices": [3, 6, 9, 12],
+        "apply_layernorm": False,
+        "reshape_hidden_states": False,
+    }
+    return {
+        "backbone_config": backbone,
+        "patch_size": 14,
+        "neck_hidden_sizes": neck,
+        "use_bias_in_fusion_residual": False,
+        "add_projection": True,
+    }
+
+
 # Intel/dpt-large: ViT-L/16 (DPTConfig's defaults are ViT-B/16 sizes)
 DPT_LARGE = {
     "hidden_size": 1024,
@@ -99,8 +123,18 @@ FAMILIES: dict[str, Family] = {
     "dpt": Family(
         DPTConfig,
         DPTForDepthEstimation,
-        sizes={"large": DPT_LARGE, "hybrid": {"is_hybrid": True, "neck_hidden_sizes": [256, 512, 768, 768]}},
-        hub_ids={"large/relative": "Intel/dpt-large", "hybrid/relative": "Intel/dpt-hybrid-midas"},
+        sizes={
+            "large": DPT_LARGE,
+            "hybrid": {"is_hybrid": True, "neck_hidden_sizes": [256, 512, 768, 768]},
+            "dinov2-small-nyu": _dpt_dinov2(384, 6, [48, 96, 192, 384]),
+            "dinov2-base-nyu": _dpt_dinov2(768, 12, [96, 192, 384, 768]),
+        },
+        hub_ids={
+            "large/relative": "Intel/dpt-large",
+            "hybrid/relative": "Intel/dpt-hybrid-midas",
+            "dinov2-small-nyu/metric": "facebook/dpt-dinov2-small-nyu",
+            "dinov2-base-nyu/metric": "facebook/dpt-dinov2-base-nyu",
+        },
         mean=HALF,
         std=HALF,
     ),
@@ -149,6 +183,32 @@ def preset(family: str, size: str) -> dict[str, Any]:
     check_choice("model.family", family, tuple(FAMILIES))
     check_choice("model.size", size, tuple(FAMILIES[family].sizes))
     return FAMILIES[family].sizes[size]
+
+
+def published_depth_type(family: str, size: str | None, ref: str | None = None) -> str | None:
+    """What published weights predict: those of hub id `ref`, else the only type a size was published with."""
+    ids = FAMILIES[family].hub_ids if family in FAMILIES else {}
+    by_ref = [key.split("/")[1] for key, value in ids.items() if ref and value == ref]
+    by_size = {key.split("/")[1] for key in ids if key.split("/")[0] == size}
+    if by_ref:
+        return by_ref[0]
+    return by_size.pop() if len(by_size) == 1 else None
+
+
+def normalisation(family: str, config: PretrainedConfig) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The input mean / std a model was trained with: ImageNet for any DINOv2 backbone, else the family's."""
+    if getattr(getattr(config, "backbone_config", None), "model_type", None) == "dinov2":
+        return IMAGENET_MEAN, IMAGENET_STD
+    own = FAMILIES.get(family)
+    return (own.mean, own.std) if own else (IMAGENET_MEAN, IMAGENET_STD)
+
+
+def patch_size(config: PretrainedConfig) -> int:
+    """The token grid's cell: a ViT backbone's patch (DINOv2: 14) wins over the head config's (DPT's default 16)."""
+    backbone = getattr(config, "backbone_config", None)
+    if backbone is not None and not getattr(config, "is_hybrid", False) and getattr(backbone, "patch_size", None):
+        return int(backbone.patch_size)
+    return int(config.patch_size)
 
 
 def hub_id(family: str, size: str, depth_type: str) -> str | None:

@@ -55,6 +55,7 @@ class DepthModule(pl.LightningModule):
         self.protocol = protocol  # crop / alignment / clipping / flip TTA before the metric update (None: raw)
         self.train_metrics_every = train_metrics_every  # train metrics are a running estimate: every Nth batch
         self.guard = NonFiniteGuard(nan_policy, nan_max_skips)
+        self.predicts_depth = getattr(net, "predicts_depth", True)  # mask-only nets log no depth metric
         self.valid_pixels = {"val": 0, "test": 0}  # this rank's scored pixels: tells "no valid pixel" from NaN output
 
     def split_metrics(self, split: str) -> Metric:
@@ -88,10 +89,11 @@ class DepthModule(pl.LightningModule):
         if not score:
             return losses["loss"]
         with torch.no_grad():
-            pred, target, valid = self.scored(outputs, batch, split)
-            self.split_metrics(split).update(pred, target, valid)
-            if split in self.valid_pixels:
-                self.valid_pixels[split] += int(valid.sum())
+            if self.predicts_depth:
+                pred, target, valid = self.scored(outputs, batch, split)
+                self.split_metrics(split).update(pred, target, valid)
+                if split in self.valid_pixels:
+                    self.valid_pixels[split] += int(valid.sum())
             if "mask_logits" in outputs and "mask" in batch:
                 getattr(self, f"{split}_mask_metrics").update(outputs["mask_logits"].detach(), batch["mask"])
         return losses["loss"]
@@ -123,12 +125,13 @@ class DepthModule(pl.LightningModule):
 
     def _log_metrics(self, split: str) -> None:
         """Compute the epoch's (rank-synced) metrics, log them under split/, reset."""
-        values = self.split_metrics(split).compute()
-        if split in self.valid_pixels:
-            self._check_scored(split, values)
-        # values are already equal on every rank; sync_dist only averages equal numbers (and quiets Lightning)
-        self.log_dict({f"{split}/{k}": v.float() for k, v in values.items()}, prog_bar=False, sync_dist=True)
-        self.split_metrics(split).reset()
+        if self.predicts_depth:
+            values = self.split_metrics(split).compute()
+            if split in self.valid_pixels:
+                self._check_scored(split, values)
+            # values are already equal on every rank; sync_dist only averages equal numbers (and quiets Lightning)
+            self.log_dict({f"{split}/{k}": v.float() for k, v in values.items()}, prog_bar=False, sync_dist=True)
+            self.split_metrics(split).reset()
         mask_metrics = getattr(self, f"{split}_mask_metrics")
         if mask_metrics.updated:
             masks = mask_metrics.compute().items()

@@ -18,11 +18,13 @@ from depthlab.models.dpt_patch import fit_dpt_to_patch
 from depthlab.models.heads import DepthActivation
 from depthlab.models.seam import circular_width_padding
 from depthlab.models.smp_checks import check_buildable
-from depthlab.models.weights import is_local, provenance, smp_weight_kwargs
+from depthlab.models.weights import is_local, provenance, smp_weight_kwargs, weights_cached
+from depthlab.utils.choices import check_choice
 from depthlab.utils.errors import DepthlabError
 from depthlab.utils.net import reachable
 
 HUB_HOST = "huggingface.co"
+FALLBACKS = ("random",)  # model.encoder_weights_fallback: what to do when the named weights are not cached
 
 
 def hub_reachable(timeout: float = 2.0) -> bool:
@@ -70,6 +72,18 @@ def create_smp(
     except (TypeError, ValueError, KeyError, AssertionError) as err:  # e.g. an arch_kwargs value smp refuses
         why = first_line(err)
         raise DepthlabError(f"smp cannot build model.arch={arch} with model.encoder={encoder}: {why}") from None
+
+
+def weights_or_fallback(encoder: str, encoder_weights: str | None, fallback: str | None) -> str | None:
+    """The weights to build with: with fallback=random, uncached weights give random init and one printed line."""
+    check_choice("model.encoder_weights_fallback", fallback, FALLBACKS, none=True)
+    if fallback is None or encoder_weights is None or weights_cached(encoder, encoder_weights):
+        return encoder_weights
+    print(
+        f"model.encoder_weights={encoder_weights} for {encoder} are not in the local cache: random init instead "
+        "(model.encoder_weights_fallback=random; set it to null to download them)"
+    )
+    return None
 
 
 def first_line(err: BaseException) -> str:
@@ -122,9 +136,11 @@ class SmpDepthNet(DepthNet):
         gradient_checkpointing: bool = False,
         layer_decay: float = 1.0,
         circular_padding: bool = False,
+        encoder_weights_fallback: str | None = None,
     ) -> None:
         super().__init__(freeze_encoder, unfreeze_at_epoch, encoder_lr_mult, layer_decay)
         self.arch, self.encoder_name, self.name = arch, encoder, f"{arch}-{encoder}"
+        encoder_weights = weights_or_fallback(encoder, encoder_weights, encoder_weights_fallback)
         self.encoder_weights = encoder_weights
         kwargs = dict(arch_kwargs or {})
         self.net = create_smp(arch, encoder, encoder_weights, in_channels, classes=1, **kwargs)

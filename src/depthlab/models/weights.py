@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import timm
+import torch
 from huggingface_hub import try_to_load_from_cache
 from segmentation_models_pytorch.encoders import encoders as smp_encoders
 
@@ -62,6 +63,25 @@ def smp_weight_kwargs(encoder: str, encoder_weights: str | None) -> dict[str, An
         overlay = {"file": str(local_weight_file(encoder, encoder_weights))}
         return {"encoder_weights": True, "pretrained_cfg_overlay": overlay}
     return {"encoder_weights": True}
+
+
+def weights_cached(encoder: str, encoder_weights: str) -> bool:
+    """True when the named weights are already on this machine (HF cache, torch hub dir, a local file): no network."""
+    if is_local(encoder_weights):
+        return Path(encoder_weights).expanduser().exists()
+    if encoder.startswith("tu-"):
+        cfg = timm.models.get_pretrained_cfg(encoder[3:])
+        repo, _, revision = (getattr(cfg, "hf_hub_id", None) or "").partition("@")
+        if repo:
+            names = (cfg.hf_hub_filename,) if cfg.hf_hub_filename else DIR_FILES
+            return any(isinstance(try_to_load_from_cache(repo, n, revision=revision or None), str) for n in names)
+        url = getattr(cfg, "url", None)
+        return bool(url) and (Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name).is_file()
+    settings = smp_encoders.get(encoder, {}).get("pretrained_settings", {}).get(encoder_weights)
+    if not settings:
+        return False
+    cached = try_to_load_from_cache(settings["repo_id"], "model.safetensors", revision=settings.get("revision"))
+    return isinstance(cached, str)
 
 
 def cached_revision(repo_id: str, filename: str | None) -> str:

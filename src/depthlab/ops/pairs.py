@@ -23,3 +23,18 @@ def sample_random_pairs(valid: Tensor, n: int, generator: torch.Generator | None
     weights = torch.where(weights.sum(1, keepdim=True) > 0, weights, torch.ones_like(weights))  # empty: any pixel
     pick = torch.multinomial(weights, 2 * n, replacement=True, generator=generator).to(valid.device)
     return pick[:, :n], pick[:, n:]
+
+
+def drop_easiest(cost: Tensor, candidates: Tensor, fraction: float) -> Tensor:
+    """[B, N] weights (0 / 1): 0 on each row's floor(fraction x count) lowest-cost candidates, so hard pairs train.
+
+    ReDWeb's hard-pair mining sorts the unequal pairs' losses and sets the smallest 25 % of their weights to 0;
+    ties are broken by position (a stable sort), so exactly that many are dropped.
+    """
+    key = torch.where(candidates, cost.detach(), torch.full_like(cost, float("inf")))
+    order = key.argsort(dim=1, stable=True)
+    rank = torch.empty_like(order).scatter_(
+        1, order, torch.arange(order.shape[1], device=order.device).expand_as(order)
+    )
+    drop = candidates & (rank < (candidates.sum(1, keepdim=True) * fraction).floor().long())
+    return (~drop).to(cost.dtype)

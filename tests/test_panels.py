@@ -15,7 +15,9 @@ from plyfile import PlyData
 import depthlab.callbacks.views as views_module
 from depthlab.callbacks.image_panels import ImagePanels
 from depthlab.callbacks.views import camera_kwargs, camera_of
-from depthlab.inference.geometry import normals_to_rgb
+from depthlab.data.synthetic import SyntheticDataModule
+from depthlab.inference.geometry import normals_to_rgb, surface_normals
+from depthlab.losses.normals import erode
 from depthlab.metrics.protocol import EvalProtocol
 from depthlab.models.module import DepthModule
 from depthlab.ops.camera import fov_intrinsics
@@ -274,3 +276,20 @@ def test_wandb_offline_run_holds_the_point_cloud(tmp_path, monkeypatch):
     for path in files:
         points = np.array(json.loads(path.read_text()))
         assert points.shape == (64, 6) and points[:, 3:].max() <= 255
+
+
+def test_panorama_views_show_the_full_sphere_and_wrap_normals_at_the_seam(tmp_path):
+
+    data = SyntheticDataModule(height=16, width=32, camera="equirect", num_train=2, num_val=1, num_test=1, prerender=0)
+    data.setup("fit")
+    cb = ImagePanels(num_samples=1, dirpath=str(tmp_path), point_clouds=1, max_points=10**6)
+    views = cb.predict(data, Scaled())
+    points, _ = cb.make_point_clouds(views)[0]
+    for axis in range(3):  # the room surrounds the camera: every axis is seen both ways
+        assert points[:, axis].min() < -0.5 and points[:, axis].max() > 0.5
+    gt_normals = cb.make_panel(views)[:, :, 4 * 32 : 5 * 32]
+    target = views.target[0, 0]
+    expected = normal_colors(surface_normals(target, None, camera="equirect"))  # range along rays, not z-depth
+    shown = erode(views.valid[:1], circular=True)[0, 0]
+    assert shown[:, 0].any()  # the seam column keeps its normals: the erosion wraps around
+    assert torch.allclose(gt_normals[:, shown], expected[:, shown], atol=1e-4)

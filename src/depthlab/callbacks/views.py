@@ -57,7 +57,9 @@ def normal_maps(depth: Tensor, valid: Tensor | None, batch: dict[str, Any], hfov
         surface_normals(depth[i, 0], intrinsics_of(batch, i, size, hfov_deg), **camera_kwargs(camera_of(batch, i)))
         for i in range(depth.shape[0])
     ]
-    return normal_colors(torch.stack(normals), None if valid is None else erode(valid))
+    if valid is not None:  # a normal needs its whole 3x3 neighbourhood; panoramas wrap at the left / right seam
+        valid = torch.cat([erode(valid[i : i + 1], camera_of(batch, i) != PINHOLE) for i in range(len(valid))])
+    return normal_colors(torch.stack(normals), valid)
 
 
 def subsample(count: int, max_points: int) -> Tensor:

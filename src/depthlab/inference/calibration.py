@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-import torch
 from torch import Tensor
 
 from depthlab.data.pixels import denormalize
@@ -34,7 +34,9 @@ def dataset_batches(config: dict[str, Any], split: str, samples: int, height: in
     try:
         dataset = datamodule.dataset(split)
     except FileNotFoundError as err:
-        raise DepthlabError(f"cannot read the {split} split of the checkpoint's dataset ({err}); check data.root") from None
+        raise DepthlabError(
+            f"cannot read the {split} split of the checkpoint's dataset ({err}); check data.root"
+        ) from None
     mean, std = datamodule.mean.view(1, 3, 1, 1), datamodule.std.view(1, 3, 1, 1)
     batches: list[Batch] = []
     count = min(samples, len(dataset))

@@ -23,7 +23,9 @@ from depthlab.inference.runners import TorchRunner
 from depthlab.inference.spec import METADATA_KEY, ModelSpec
 from depthlab.utils.errors import DepthlabError
 
-INSTALL = "pip install -e '.[tflite]' && pip install --no-deps litert-torch==0.10.0 litert-converter==0.5.0 (or make install)"
+INSTALL = (
+    "pip install -e '.[tflite]' && pip install --no-deps litert-torch==0.10.0 litert-converter==0.5.0 (or make install)"
+)
 SIGNATURE = "serving_default"
 
 
@@ -36,16 +38,25 @@ def require(*modules: str) -> None:
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """Hold the converter's progress lines, absl logging and warnings back (errors still raise)."""
-    previous = logging.getLogger("absl").level
-    logging.getLogger("absl").setLevel(logging.ERROR)
+    """Hold the converter's progress lines and bars, INFO logging and warnings back (errors still raise)."""
+    loggers = [logging.getLogger(), logging.getLogger("absl")]  # Hydra sets the root logger to INFO
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    bars = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"  # the quantiser's calibration bars
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
-        logging.getLogger("absl").setLevel(previous)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+        if bars is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = bars
 
 
 def convert(runner: TorchRunner, path: Path, height: int, width: int) -> None:
@@ -53,7 +64,9 @@ def convert(runner: TorchRunner, path: Path, height: int, width: int) -> None:
     require("litert_torch", "ai_edge_litert")
     import litert_torch
 
-    images = tuple(torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)) for _ in runner.spec.inputs)
+    images = tuple(
+        torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)) for _ in runner.spec.inputs
+    )
     try:
         with quiet():
             model = litert_torch.convert(runner.module.eval(), images)

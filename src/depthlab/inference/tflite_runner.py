@@ -11,8 +11,6 @@ from torch import Tensor
 from depthlab.inference.litert import input_names, read_spec, require
 from depthlab.utils.errors import DepthlabError
 
-TFLITE_SUFFIXES = (".tflite",)
-
 
 class TfliteRunner:
     """Runs image by image at the fixed size the file was exported at; int8 inputs / outputs are (de)quantised here."""
@@ -28,7 +26,9 @@ class TfliteRunner:
             spec = read_spec(content)
             interpreter = Interpreter(model_content=content, num_threads=threads or torch.get_num_threads())
         except Exception as err:
-            raise DepthlabError(f"{path} is not a readable TFLite model ({type(err).__name__}); re-run export.py") from None
+            raise DepthlabError(
+                f"{path} is not a readable TFLite model ({type(err).__name__}); re-run export.py"
+            ) from None
         if spec is None:
             raise DepthlabError(f"{path} was not written by depthlab's export.py (no depthlab metadata)")
         self.spec, self.signature = spec, interpreter.get_signature_runner()
@@ -53,8 +53,7 @@ class TfliteRunner:
             found = self.signature(**feed)
             results.append([self._decode(key, found[key]) for key in sorted(found, key=_position)])
         return {
-            name: torch.from_numpy(np.concatenate([r[i] for r in results]))
-            for i, name in enumerate(self.spec.outputs)
+            name: torch.from_numpy(np.concatenate([r[i] for r in results])) for i, name in enumerate(self.spec.outputs)
         }
 
     def _encode(self, name: str, value: np.ndarray) -> np.ndarray:

@@ -171,7 +171,7 @@ def test_refusals_are_one_line(checkpoint, tmp_path, capsys, monkeypatch):
         (["format=onnx", "quantize=int4"], "quantize='int4' is unknown; use one of none, fp16, int8"),
         (["format=torchscript", "quantize=int8"], "quantize=int8 is not supported for format=torchscript"),
         (["format=tflite", "height=0"], "height=0 must be a positive multiple"),
-        (["format=tflite", "height=48", "width=64"], "must be positive multiples of the network's stride 32"),
+        (["format=tflite", "height=48", "width=64"], "must be positive multiples of 32, the network's stride"),
     ]
     for argv, needle in cases:
         code, _, err = run_inline(

@@ -105,10 +105,11 @@ def ship(runner: TorchRunner, fmt: str, quantize: str, target: Path, settings: S
         final = float_path
         if quantize != "none":
             feeds = calibration_feeds(runner, fmt, settings) if quantize == "int8" else []
-            if fmt == "tflite":
-                litert.quantize(float_path, quant_path, quantize, feeds)
-            else:
-                quantize_onnx(float_path, quant_path, quantize, spec, feeds)
+            with litert.quiet():  # converters' INFO logging and progress bars
+                if fmt == "tflite":
+                    litert.quantize(float_path, quant_path, quantize, feeds)
+                else:
+                    quantize_onnx(float_path, quant_path, quantize, spec, feeds)
             final = quant_path
         if fmt == "tflite":
             litert.embed_spec(final, spec)

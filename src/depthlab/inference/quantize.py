@@ -8,6 +8,7 @@ while QDQ convolutions fuse into its int8 QLinearConv kernels.
 from __future__ import annotations
 
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,7 +40,9 @@ def quantize_onnx(source: Path, target: Path, mode: str, spec: ModelSpec, feeds:
             raise DepthlabError(
                 "quantize=fp16 for ONNX needs onnxconverter-common (the tflite extra); pip install -e '.[tflite]'"
             ) from None
-        model = float16.convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a note per weight rounded to float16's smallest normal
+            model = float16.convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
         onnx.save(model, str(target))
     elif mode == "int8":
         if not feeds:

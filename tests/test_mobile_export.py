@@ -42,18 +42,22 @@ def checkpoint(tmp_path_factory):
     return tmp / "run" / "checkpoints" / "last.ckpt"
 
 
-def run_inline(script: str, *argv: str, capsys) -> tuple[int, str, str]:
-    """Run an entry point in this process (as its root script does) and return (exit code, stdout, stderr)."""
+def run_inline(script: str, *argv: str) -> tuple[int, str, str]:
+    """Run an entry point in this process (as its root script does) and return (exit code, stdout, stderr).
+
+    Captured by redirection, not capsys: streams cached by the converters must outlive each test.
+    """
     old, sys.argv = sys.argv, [f"{script}.py", *argv]
+    out, err = io.StringIO(), io.StringIO()
     try:
-        run(script, TASKS[script])
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            run(script, TASKS[script])
         code = 0
-    except SystemExit as err:
-        code = err.code
+    except SystemExit as exit_:
+        code = exit_.code
     finally:
         sys.argv = old
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return code, out.getvalue(), err.getvalue()
 
 
 def table_row(out: str) -> dict[str, str]:
@@ -69,15 +73,10 @@ def tflite_fp32(checkpoint, tmp_path_factory):
     """export.py format=tflite through the CLI (one conversion shared by the tests below), and its printed table."""
     tmp = tmp_path_factory.mktemp("tflite")
     path = tmp / "model.tflite"
-    old, sys.argv = sys.argv, ["export.py", f"ckpt_path={checkpoint}", "format=tflite", f"output={path}"]
-    sys.argv.append(f"hydra.run.dir={tmp / 'e'}")
-    out = io.StringIO()  # capsys is function-scoped: capture by hand
-    try:
-        with contextlib.redirect_stdout(out):
-            run("export", export_cli)
-    finally:
-        sys.argv = old
-    return path, out.getvalue()
+    argv = [f"ckpt_path={checkpoint}", "format=tflite", f"output={path}", f"hydra.run.dir={tmp / 'e'}"]
+    code, out, err = run_inline("export", *argv)
+    assert code == 0, err[-3000:]
+    return path, out
 
 
 def test_tflite_fp32_matches_pytorch_in_the_litert_interpreter(checkpoint, tflite_fp32):
@@ -117,10 +116,10 @@ def test_tflite_int8_is_a_quarter_the_size_and_reported(checkpoint, tflite_fp32,
     assert set(exported) == {"abs_rel", "delta1"} and np.isfinite(exported["abs_rel"])
 
 
-def test_onnx_int8_through_the_cli_and_fp16_sizes(checkpoint, tmp_path, capsys):
+def test_onnx_int8_through_the_cli_and_fp16_sizes(checkpoint, tmp_path):
     path = tmp_path / "model.onnx"
     argv = [f"ckpt_path={checkpoint}", "format=onnx", "quantize=int8", f"output={path}", "calibration_samples=8"]
-    code, out, err = run_inline("export", *argv, "eval_samples=8", f"hydra.run.dir={tmp_path / 'e'}", capsys=capsys)
+    code, out, err = run_inline("export", *argv, "eval_samples=8", f"hydra.run.dir={tmp_path / 'e'}")
     assert code == 0, err[-3000:]
     row = table_row(out)
     assert row["quantize"] == "int8" and "parity reported, not enforced (int8)" in out
@@ -137,23 +136,21 @@ def test_onnx_int8_through_the_cli_and_fp16_sizes(checkpoint, tmp_path, capsys):
     assert worst < 5e-2 and abs(pytorch["abs_rel"] - exported["abs_rel"]) < 5e-3
 
 
-def test_predict_and_eval_accept_a_tflite_file(checkpoint, tflite_fp32, tmp_path, capsys):
+def test_predict_and_eval_accept_a_tflite_file(checkpoint, tflite_fp32, tmp_path):
     path, _ = tflite_fp32
     real = REAL if REAL.is_dir() else REPO.parents[1] / "shared" / "data" / "real"
     with open(real / "manifest.csv") as f:
         image = str(real / next(csv.DictReader(f))["rgb"])
     for name, model in {"torch": checkpoint, "tflite": path}.items():
         argv = [f"ckpt_path={model}", f"input={image}", f"output={tmp_path / name}"]
-        code, _, err = run_inline("predict", *argv, f"hydra.run.dir={tmp_path / ('p' + name)}", capsys=capsys)
+        code, _, err = run_inline("predict", *argv, f"hydra.run.dir={tmp_path / ('p' + name)}")
         assert code == 0, err[-3000:]
     depths = [np.load(next((tmp_path / d).rglob("*_depth.npy"))) for d in ("torch", "tflite")]
     assert depths[0].shape == depths[1].shape and np.abs(depths[0] - depths[1]).max() < 1e-4
     scores = {}
     for name, model in {"torch": checkpoint, "tflite": path}.items():
         run_dir = tmp_path / f"eval_{name}"
-        code, _, err = run_inline(
-            "eval", f"ckpt_path={model}", "split=val", "logger=csv", f"hydra.run.dir={run_dir}", capsys=capsys
-        )
+        code, _, err = run_inline("eval", f"ckpt_path={model}", "split=val", "logger=csv", f"hydra.run.dir={run_dir}")
         assert code == 0, err[-3000:]
         scores[name] = json.loads((run_dir / "metrics.json").read_text())
     for key in ("val/abs_rel", "val/delta1", "val/rmse"):
@@ -166,7 +163,7 @@ def one_error_line(err: str) -> str:
     return lines[0]
 
 
-def test_refusals_are_one_line(checkpoint, tmp_path, capsys, monkeypatch):
+def test_refusals_are_one_line(checkpoint, tmp_path, monkeypatch):
     cases = [
         (["format=onnx", "quantize=int4"], "quantize='int4' is unknown; use one of none, fp16, int8"),
         (["format=torchscript", "quantize=int8"], "quantize=int8 is not supported for format=torchscript"),
@@ -174,13 +171,9 @@ def test_refusals_are_one_line(checkpoint, tmp_path, capsys, monkeypatch):
         (["format=tflite", "height=48", "width=64"], "must be positive multiples of 32, the network's stride"),
     ]
     for argv, needle in cases:
-        code, _, err = run_inline(
-            "export", f"ckpt_path={checkpoint}", *argv, f"hydra.run.dir={tmp_path / 'r'}", capsys=capsys
-        )
+        code, _, err = run_inline("export", f"ckpt_path={checkpoint}", *argv, f"hydra.run.dir={tmp_path / 'r'}")
         assert code == 2 and needle in one_error_line(err), (argv, err[-2000:])
     monkeypatch.setattr(litert, "find_spec", lambda name: None)  # as if the tflite extra were not installed
-    code, _, err = run_inline(
-        "export", f"ckpt_path={checkpoint}", "format=tflite", f"hydra.run.dir={tmp_path / 'r'}", capsys=capsys
-    )
+    code, _, err = run_inline("export", f"ckpt_path={checkpoint}", "format=tflite", f"hydra.run.dir={tmp_path / 'r'}")
     assert code == 2 and "pip install -e '.[tflite]'" in one_error_line(err)
     assert not checkpoint.with_suffix(".tflite").exists()

@@ -154,7 +154,8 @@ def test_predict_and_eval_accept_a_tflite_file(checkpoint, tflite_fp32, tmp_path
         assert code == 0, err[-3000:]
         scores[name] = json.loads((run_dir / "metrics.json").read_text())
     for key in ("val/abs_rel", "val/delta1", "val/rmse"):
-        assert abs(scores["torch"][key] - scores["tflite"][key]) < 1e-4, key
+        # abs_rel divides by depths near min_depth, where a 1e-5 m difference shows: relative 1e-3
+        assert scores["tflite"][key] == pytest.approx(scores["torch"][key], rel=1e-3, abs=1e-5), key
 
 
 def one_error_line(err: str) -> str:

@@ -118,8 +118,9 @@ def test_tflite_int8_is_a_quarter_the_size_and_reported(checkpoint, tflite_fp32,
 
 def test_onnx_int8_through_the_cli_and_fp16_sizes(checkpoint, tmp_path):
     path = tmp_path / "model.onnx"
-    argv = [f"ckpt_path={checkpoint}", "format=onnx", "quantize=int8", f"output={path}", "calibration_samples=8"]
-    code, out, err = run_inline("export", *argv, "eval_samples=8", f"hydra.run.dir={tmp_path / 'e'}")
+    argv = [f"ckpt_path={checkpoint}", "format=onnx", "quantize=int8", f"output={path}", "exporter=legacy"]
+    argv += ["calibration_samples=8", "eval_samples=8", f"hydra.run.dir={tmp_path / 'e'}"]
+    code, out, err = run_inline("export", *argv)
     assert code == 0, err[-3000:]
     row = table_row(out)
     assert row["quantize"] == "int8" and "parity reported, not enforced (int8)" in out
@@ -169,6 +170,7 @@ def test_refusals_are_one_line(checkpoint, tmp_path, monkeypatch):
         (["format=onnx", "quantize=int4"], "quantize='int4' is unknown; use one of none, fp16, int8"),
         (["format=torchscript", "quantize=int8"], "quantize=int8 is not supported for format=torchscript"),
         (["format=tflite", "height=0"], "height=0 must be a positive multiple"),
+        (["quantize=fp16", "exporter=legacy"], "quantize=fp16 needs exporter=dynamo"),
         (["format=tflite", "height=48", "width=64"], "must be positive multiples of 32, the network's stride"),
     ]
     for argv, needle in cases:

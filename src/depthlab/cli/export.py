@@ -27,6 +27,8 @@ def _check_args(cfg: DictConfig) -> None:
     check_choice("quantize", quantize, QUANTIZE)
     if quantize != "none" and cfg.format == "torchscript":
         raise DepthlabError(f"quantize={quantize} is not supported for format=torchscript; use format=onnx or tflite")
+    if quantize == "fp16" and cfg.format == "onnx" and cfg.exporter == "legacy":
+        raise DepthlabError("quantize=fp16 needs exporter=dynamo (float16 conversion breaks the legacy graph's casts)")
     for key in ("height", "width"):
         if cfg.get(key) is not None and int(cfg[key]) <= 0:
             raise DepthlabError(f"{key}={cfg[key]} must be a positive multiple of the network's stride (e.g. 32)")

@@ -4,6 +4,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.depthlab-installed
+# installed --no-deps on top of the tflite extra (pyproject.toml says why)
+LITERT := litert-torch==0.10.0 litert-converter==0.5.0
 ARGS ?=
 PYTEST_ARGS ?=
 # Some images set PYTHONDONTWRITEBYTECODE=1; with the --no-compile install below every process would then
@@ -15,7 +17,8 @@ unexport PYTHONDONTWRITEBYTECODE
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# --no-compile: byte-compiling all of torch costs ~1 CPU minute; Python caches what it imports on first use
-	$(PY) -m pip install --disable-pip-version-check --no-compile -q -e ".[dev]"
+	$(PY) -m pip install --disable-pip-version-check --no-compile -q -e ".[dev,tflite]"
+	$(PY) -m pip install --disable-pip-version-check --no-compile -q --no-deps $(LITERT)
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -13,6 +13,9 @@ import yaml
 from conftest import REPO
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+# the optional extras, and what the Makefile installs --no-deps on top of them (litert-torch, litert-converter)
+NO_DEPS = re.search(r"^LITERT := (.+)$", (REPO / "Makefile").read_text(), flags=re.MULTILINE).group(1).split()
+OPTIONAL = [r for extra in PYPROJECT["optional-dependencies"].values() for r in extra] + NO_DEPS
 
 
 def normalized(name: str) -> str:
@@ -44,7 +47,7 @@ def imported_modules(root: Path) -> dict[str, Path]:
 
 
 def test_every_imported_package_is_declared() -> None:
-    declared = {pin(r)[0] for r in PYPROJECT["dependencies"]}
+    declared = {pin(r)[0] for r in PYPROJECT["dependencies"] + OPTIONAL}
     distributions = packages_distributions()
     imported = imported_modules(REPO / "src" / "depthlab")
     assert {"torch", "cv2", "yaml"} <= set(imported)  # the walk sees imports at all
@@ -53,7 +56,20 @@ def test_every_imported_package_is_declared() -> None:
         for module, path in imported.items()
         if not {normalized(d) for d in distributions.get(module, [module])} & declared
     }
-    assert not missing, f"imported but not in pyproject.toml dependencies: {missing}"
+    assert not missing, f"imported but not in pyproject.toml dependencies / extras: {missing}"
+
+
+def test_optional_extras_are_imported_lazily() -> None:
+    """Without the tflite extra depthlab still imports: its packages load only inside the functions that use them."""
+    optional = {pin(r)[0] for r in OPTIONAL} - {pin(r)[0] for r in PYPROJECT["dependencies"]}
+    distributions = packages_distributions()
+    for path in sorted((REPO / "src" / "depthlab").rglob("*.py")):
+        for node in ast.parse(path.read_text(), str(path)).body:  # module level only
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else []
+            for top in (name.split(".")[0] for name in names):
+                dists = {normalized(d) for d in distributions.get(top, [top])}
+                assert not dists & optional, f"{path.relative_to(REPO)} imports {top} (optional) at module level"
 
 
 def test_environment_yaml_mirrors_the_pyproject_pins() -> None:

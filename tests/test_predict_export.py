@@ -136,10 +136,10 @@ def test_bad_input_gives_one_line_errors_and_writes_nothing(checkpoint, tmp_path
             [f"ckpt_path={checkpoint}", f"input={good}", f"output={out}", "resolution=[50,64]"],
             "multiples of 32",
         ),
-        ("export", [f"ckpt_path={checkpoint}", "format=tflite"], "format='tflite' is unknown; use one of onnx"),
+        ("export", [f"ckpt_path={checkpoint}", "format=coreml"], "format='coreml' is unknown; use one of onnx"),
         ("export", ["ckpt_path=/nope/best.ckpt"], "/nope/best.ckpt does not exist"),
     ]
     for script, argv, needle in cases:
         code, _, err = run_inline(script, *argv, f"hydra.run.dir={tmp_path / 'run'}", capsys=capsys)
         assert code == 2 and needle in one_error_line(err), (argv, err[-2000:])
-    assert not out.exists() and not checkpoint.with_suffix(".tflite").exists()
+    assert not out.exists() and not checkpoint.with_suffix(".mlmodel").exists()

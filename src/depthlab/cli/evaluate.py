@@ -20,6 +20,7 @@ from depthlab.cli.eval_logging import log_results
 from depthlab.cli.lineage import evaluated_run
 from depthlab.cli.trainer import build_trainer
 from depthlab.config_dir import CONF_DIR
+from depthlab.inference.exported_net import EXPORTED_SUFFIXES, module_from_exported
 from depthlab.metrics import DEPTH_METRIC_KEYS
 from depthlab.metrics.baseline import score as score_baseline
 from depthlab.metrics.baseline import split_median
@@ -122,7 +123,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     metrics.json and logs the metrics to the `logger=` group.
     """
     _check_args(cfg)
-    module, run_cfg = module_from_checkpoint(cfg.ckpt_path, cfg.get("trusted_targets") or ())
+    load = module_from_exported if Path(cfg.ckpt_path).suffix in EXPORTED_SUFFIXES else module_from_checkpoint
+    module, run_cfg = load(cfg.ckpt_path, cfg.get("trusted_targets") or ())
     trainer = eval_trainer(cfg, run_cfg)
     title = f"eval {Path(cfg.ckpt_path).name} on {cfg.split}"
     names = list(cfg.get("datasets") or [])

@@ -27,7 +27,7 @@ def _required(cfg: DictConfig, key: str, example: str) -> None:
 
 
 def predict_cli(cfg: DictConfig) -> list[dict[str, Path]]:
-    """Check inputs, open the model (.ckpt, .onnx or .pt), predict every image, print where outputs went."""
+    """Check inputs, open the model (.ckpt, .onnx, .pt or .tflite), predict every image, print where outputs went."""
     example = "ckpt_path=outputs/train/runs/<run>/checkpoints/last.ckpt input=<image, folder or glob> output=<dir>"
     _required(cfg, "ckpt_path", example)
     _required(cfg, "input", example)

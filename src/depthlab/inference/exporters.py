@@ -19,7 +19,7 @@ from depthlab.inference.spec import METADATA_KEY, ModelSpec
 from depthlab.utils.choices import check_choice
 from depthlab.utils.errors import DepthlabError
 
-FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "tflite": ".tflite"}  # tflite: inference/mobile.py
 EXPORTERS = ("dynamo", "legacy")
 ROUTES = ("onnx/dynamo", "onnx/legacy", "torchscript")  # what a network survives unless it declares export_routes
 

@@ -17,6 +17,7 @@ from depthlab.utils.errors import DepthlabError
 
 ONNX_SUFFIXES = (".onnx",)
 TORCHSCRIPT_SUFFIXES = (".pt", ".ts", ".torchscript")
+TFLITE_SUFFIXES = (".tflite",)
 EXTRA_FILE = f"{METADATA_KEY}.json"
 
 
@@ -80,15 +81,19 @@ def torchscript_runner(path: str | Path) -> TorchRunner:
 
 
 def open_model(path: str | Path, threads: int | None = None, trusted: Iterable[str] = ()) -> TorchRunner | OnnxRunner:
-    """A runner for a .ckpt (PyTorch eager), an .onnx (onnxruntime) or a .pt (TorchScript) file."""
+    """A runner for a .ckpt (PyTorch eager), .onnx (onnxruntime), .pt (TorchScript) or .tflite (LiteRT) file."""
     path = Path(path)
     if not path.is_file():
         raise DepthlabError(
             f"ckpt_path={path} does not exist; pass a .ckpt from a run's checkpoints/ directory or a model "
-            "written by export.py (.onnx, .pt)"
+            "written by export.py (.onnx, .pt, .tflite)"
         )
     if path.suffix in ONNX_SUFFIXES:
         return OnnxRunner(path, threads)
     if path.suffix in TORCHSCRIPT_SUFFIXES:
         return torchscript_runner(path)
+    if path.suffix in TFLITE_SUFFIXES:
+        from depthlab.inference.tflite_runner import TfliteRunner  # LiteRT is the optional tflite extra
+
+        return TfliteRunner(path, threads)
     return checkpoint_runner(path, trusted)

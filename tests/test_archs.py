@@ -50,7 +50,8 @@ def test_every_smp_architecture_has_an_option():
     assert expected | {"upernet", "segformer", "dpt", "depthmasknet", "smp"} <= set(ARCH_OPTIONS)
 
 
-@pytest.mark.parametrize("option", [o for o in ARCH_OPTIONS if o != "smp"])  # smp = unet with smp's decoder
+# smp = unet with smp's decoder; masknet predicts a mask only (tests/test_masknet.py)
+@pytest.mark.parametrize("option", [o for o in ARCH_OPTIONS if o not in ("smp", "masknet")])
 def test_architecture_trains_and_validates_with_depth_and_mask(option, tmp_path):
     cfg = compose_train(f"model={option}", "task=depth_mask", *TINY_DATA, *small_model(option), tmp_path=tmp_path)
     datamodule, module = instantiate(cfg.data), build_module(cfg)

@@ -29,11 +29,15 @@ train: install
 eval: install
 	$(PY) eval.py $(ARGS)
 
+# Tests run in $(JOBS) pytest-xdist workers (one per core; each test keeps to one torch thread, tests/conftest.py).
+JOBS ?= 2
+XDIST := -n $(JOBS) --dist worksteal
+
 test: install
-	$(PY) -m pytest tests -q $(PYTEST_ARGS)
+	$(PY) -m pytest tests -q $(XDIST) $(PYTEST_ARGS)
 
 test-fast: install
-	$(PY) -m pytest tests -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest tests -q -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests *.py

@@ -23,6 +23,7 @@ import numpy as np
 
 from depthlab.data.augment_table import Augment, Op, preset_ops
 from depthlab.data.pixels import resize_rgb
+from depthlab.data.sparse import is_sparse, scatter_resize
 
 Sample = dict[str, Any]
 TARGETS = {"depth": "mask", "valid": "mask", "background": "image"}
@@ -99,16 +100,23 @@ def points_to_intrinsics(points: np.ndarray) -> np.ndarray:
     return k
 
 
-def resize_inputs(inputs: Sample, size: tuple[int, int]) -> Sample:
-    """Images through pixels.resize_rgb (as predict does), depth / valid / mask nearest; K scaled with the axes."""
+def resize_inputs(inputs: Sample, size: tuple[int, int], sparse: bool = False) -> Sample:
+    """Images through pixels.resize_rgb (as predict does), depth / valid / mask nearest; K scaled with the axes.
+
+    sparse: depth and valid are scattered point by point (data/sparse.py), so no measured point is dropped
+    except where two land in one output pixel.
+    """
     height, width = inputs["depth"].shape
     out = dict(inputs)
     for key in IMAGES:
         if key in out:
             out[key] = resize_rgb(out[key], size)
     if (height, width) != tuple(size):
+        if sparse:
+            depth, valid = scatter_resize(out.pop("depth"), out.pop("valid"), size)
+            out["depth"], out["valid"] = depth, valid.astype(np.uint8)
         for key in MASKS:
-            if key in out:
+            if key in out and (not sparse or key == "mask"):
                 out[key] = cv2.resize(out[key], (size[1], size[0]), interpolation=NEAREST)
     if "intrinsics" in out:
         out["intrinsics"] = np.diag([size[1] / width, size[0] / height, 1.0]).astype(np.float32) @ out["intrinsics"]
@@ -118,8 +126,15 @@ def resize_inputs(inputs: Sample, size: tuple[int, int]) -> Sample:
 class JointTransform:
     """Resize to the input size (every split) plus, on train, the preset's geometric and photometric ops."""
 
-    def __init__(self, size: tuple[int, int] | None, augment: Augment | None = None) -> None:
+    def __init__(
+        self,
+        size: tuple[int, int] | None,
+        augment: Augment | None = None,
+        sparse: bool | str = False,
+        sparse_threshold: float = 0.3,
+    ) -> None:
         self.size, self.augment = size, augment or Augment()
+        self.sparse, self.sparse_threshold = sparse, sparse_threshold  # data.sparse: True, False or "auto"
         self.ops = preset_ops(self.augment)
         self.flip_p = sum(op.p for op in self.ops if op.kind == "hflip")
         self.roll_p = sum(op.p for op in self.ops if op.kind == "roll")
@@ -144,10 +159,12 @@ class JointTransform:
             inputs["background"] = np.asarray(sample["background"], dtype=np.float32)
         if "intrinsics" in sample:
             inputs["intrinsics"] = np.asarray(sample["intrinsics"], dtype=np.float32)
+        sparse = is_sparse(valid, self.sparse, self.sparse_threshold)
         if self.size is not None:
-            inputs = resize_inputs(inputs, self.size)
+            inputs = resize_inputs(inputs, self.size, sparse)
         out = self.augment_inputs(inputs) if self.pipeline is not None else inputs
         result = dict(sample)
+        result["meta"] = {**(sample.get("meta") or {}), "sparse": sparse}
         result["image"] = np.clip(out["image"], 0.0, 1.0)
         result["valid"] = out["valid"].astype(bool) & (out["depth"] > 0)
         result["depth"] = out["depth"]
@@ -189,9 +206,14 @@ def roll(sample: Sample, keys: list[str], shift: int) -> Sample:
     return sample
 
 
-def build_transform(size: tuple[int, int] | None, augment: Mapping[str, Any] | Augment | None) -> JointTransform | None:
+def build_transform(
+    size: tuple[int, int] | None,
+    augment: Mapping[str, Any] | Augment | None,
+    sparse: bool | str = False,
+    sparse_threshold: float = 0.3,
+) -> JointTransform | None:
     """The joint transform of one split, or None when it would do nothing (no resize, no active op)."""
     aug = augment if isinstance(augment, Augment) else Augment.from_mapping(augment)
     if size is None and not aug.active:
         return None
-    return JointTransform(size, aug)
+    return JointTransform(size, aug, sparse, sparse_threshold)

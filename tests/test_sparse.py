@@ -301,6 +301,6 @@ def test_cli_trains_two_steps_on_sparse_folder_and_refuses_ssim(tmp_path):
     result = run_cli("train.py", *CLI, root, tmp_path=tmp_path, run_dir=tmp_path / "run", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = (tmp_path / "run" / "metrics.json").read_text()
-    assert '"test/rmse"' in metrics and '"test/ssim"' not in metrics
+    assert '"train/loss"' in metrics and '"test/rmse"' in metrics and '"test/ssim"' not in metrics
     refused = run_cli("train.py", *CLI, root, "loss=ssim_l1_edge", tmp_path=tmp_path, run_dir=tmp_path / "r2")
     assert_one_line_error(refused, "loss term ssim", "sparse targets of data=folder")

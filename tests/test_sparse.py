@@ -4,6 +4,7 @@ dense-neighbourhood terms are refused, the scatter resize keeps measured values,
 from __future__ import annotations
 
 import math
+import random
 from pathlib import Path
 
 import cv2
@@ -14,6 +15,7 @@ from conftest import assert_one_line_error, run_cli
 from reference import np_metrics
 
 from depthlab.data import fixtures
+from depthlab.data.augment_table import Augment
 from depthlab.data.folder import FolderDataModule
 from depthlab.data.io import decode_depth
 from depthlab.data.kitti import KITTIDataModule
@@ -304,3 +306,16 @@ def test_cli_trains_two_steps_on_sparse_folder_and_refuses_ssim(tmp_path):
     assert '"train/loss"' in metrics and '"test/rmse"' in metrics and '"test/ssim"' not in metrics
     refused = run_cli("train.py", *CLI, root, "loss=ssim_l1_edge", tmp_path=tmp_path, run_dir=tmp_path / "r2")
     assert_one_line_error(refused, "loss term ssim", "sparse targets of data=folder")
+
+
+@pytest.mark.parametrize("preset", [{"hflip": 1.0, "scale": [1.0, 1.2], "rotate": 2.5, "rotate_p": 1.0}])
+def test_augmented_sparse_targets_hold_only_measured_depths(preset):
+    mask = scanlines(4)
+    depth = np.where(mask, dense_depth(4), 0).astype(np.float32)
+    sample = {"image": np.zeros((H, W, 3), np.float32), "depth": depth, "valid": mask, "meta": {}}
+    transform = JointTransform((24, 32), Augment.from_mapping(preset), sparse=True)
+    for seed in range(5):
+        random.seed(seed)
+        out = transform(dict(sample))
+        assert out["meta"]["sparse"] is True and out["valid"].any() and (out["depth"][~out["valid"]] == 0).all()
+        assert set(out["depth"][out["valid"]]) <= set(depth[mask])  # nearest geometry: no interpolated depth

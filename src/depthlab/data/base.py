@@ -57,8 +57,13 @@ def finalize_sample(
     mean: torch.Tensor,
     std: torch.Tensor,
     camera: str = "pinhole",
+    sparse: bool | str = False,
+    sparse_threshold: float = 0.3,
 ) -> Sample:
-    """Turn a raw sample into the contract: masked metres, bool valid, normalised images, float32, meta camera."""
+    """Turn a raw sample into the contract: masked metres, bool valid, normalised images, float32, meta camera.
+
+    meta["sparse"] is the transform's decision (made before resizing), else data.sparse applied here.
+    """
     sample = dict(raw)
     meta = dict(raw.get("meta") or {})
     meta["camera"] = check_camera(meta.get("camera", camera), "meta['camera']")
@@ -69,6 +74,8 @@ def finalize_sample(
         valid &= torch.as_tensor(np.asarray(raw["valid"])).reshape(valid.shape).bool()
     sample["depth"] = torch.where(valid, depth, torch.zeros_like(depth))
     sample["valid"] = valid
+    if "sparse" not in meta:  # no transform ran (native size, no augmentation)
+        meta["sparse"] = is_sparse(valid.numpy(), sparse, sparse_threshold)
     for key in ("image", "background"):
         if key in raw:
             sample[key] = normalize(to_chw(raw[key]), mean, std)
@@ -177,11 +184,9 @@ class DepthDataModule(pl.LightningDataModule):
         return self._batch_augment(batch)
 
     def finalize(self, raw: Sample) -> Sample:
-        """Apply the sample contract with this datamodule's depth range and normalisation (and meta sparse)."""
-        sample = finalize_sample(raw, self.min_depth, self.max_depth, self.mean, self.std, self.camera_model)
-        if "sparse" not in sample["meta"]:  # no transform ran (native size, no augmentation)
-            sample["meta"]["sparse"] = is_sparse(sample["valid"].numpy(), self.sparse, self.sparse_threshold)
-        return sample
+        """Apply the sample contract with this datamodule's depth range, normalisation and sparse mode."""
+        depth_range, sparse = (self.min_depth, self.max_depth), (self.sparse, self.sparse_threshold)
+        return finalize_sample(raw, *depth_range, self.mean, self.std, self.camera_model, *sparse)
 
     def dataset(self, split: str) -> Dataset:
         """The contract dataset of a split, built once."""

@@ -30,6 +30,7 @@ from depthlab.losses.sparse import check_sparse_loss
 from depthlab.losses.terms import BerHuLoss, EdgeLoss, L1Loss, MSELoss, RMSELoss, SSIMLoss
 from depthlab.metrics.depth import DepthMetrics
 from depthlab.metrics.functional import DEPTH_METRIC_KEYS, per_image_metrics
+from depthlab.metrics.protocol import EvalProtocol
 from depthlab.models.sparse_checks import check_sparse
 from depthlab.ops.pairs import sample_random_pairs
 from depthlab.utils.errors import DepthlabError
@@ -319,3 +320,24 @@ def test_augmented_sparse_targets_hold_only_measured_depths(preset):
         out = transform(dict(sample))
         assert out["meta"]["sparse"] is True and out["valid"].any() and (out["depth"][~out["valid"]] == 0).all()
         assert set(out["depth"][out["valid"]]) <= set(depth[mask])  # nearest geometry: no interpolated depth
+
+
+@pytest.mark.parametrize("alignment", ["median", "lstsq", "lstsq_disparity"])
+def test_protocol_alignment_fits_on_the_few_points_and_survives_one_or_none(alignment):
+    one = np.zeros((H, W), bool)
+    one[10, 10] = True
+    p, g, v = batch([random_points(0), one, np.zeros((H, W), bool)])
+    pred, _, valid = EvalProtocol(max_depth=100.0, alignment=alignment)(p, g, v)
+    assert torch.isfinite(pred).all()
+    x, y = p[0, 0][v[0, 0]].numpy(), g[0, 0][v[0, 0]].numpy()
+    if alignment == "median":
+        expected = x * np.median(y) / np.median(x)
+    elif alignment == "lstsq":
+        s, t = np.linalg.lstsq(np.stack([x, np.ones_like(x)], 1), y, rcond=None)[0]
+        expected = s * x + t
+    else:  # the network output is depth (pred_space=depth): its inverse is fitted onto 1 / g
+        s, t = np.linalg.lstsq(np.stack([1 / x, np.ones_like(x)], 1), 1 / y, rcond=None)[0]
+        expected = 1 / np.maximum(s / x + t, 1e-3)
+    assert np.allclose(pred[0, 0][v[0, 0]].numpy(), expected, rtol=1e-9)
+    if alignment == "median":  # one point: scaled onto it exactly
+        assert pred[1, 0, 10, 10].item() == pytest.approx(g[1, 0, 10, 10].item())

@@ -319,7 +319,17 @@ def test_augmented_sparse_targets_hold_only_measured_depths(preset):
         random.seed(seed)
         out = transform(dict(sample))
         assert out["meta"]["sparse"] is True and out["valid"].any() and (out["depth"][~out["valid"]] == 0).all()
-        assert set(out["depth"][out["valid"]]) <= set(depth[mask])  # nearest geometry: no interpolated depth
+        kept = out["depth"][out["valid"]]
+        assert set(kept) <= set(depth[mask]) and len(set(kept)) == len(kept)  # moved as points: none duplicated
+
+
+def test_zooming_out_a_sparse_target_keeps_every_point_but_collisions():
+    mask = random_points(6)
+    depth = np.where(mask, dense_depth(6), 0).astype(np.float32)
+    sample = {"image": np.zeros((H, W, 3), np.float32), "depth": depth, "valid": mask, "meta": {}}
+    out = JointTransform((H, W), Augment.from_mapping({"scale": [0.5, 0.5]}), sparse=True)(sample)
+    half, _ = scatter_resize(depth, mask, (H // 2, W // 2))  # zoom 0.5, then padded back to H x W
+    assert sorted(out["depth"][out["valid"]]) == sorted(half[half > 0])
 
 
 @pytest.mark.parametrize("alignment", ["median", "lstsq", "lstsq_disparity"])

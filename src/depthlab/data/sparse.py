@@ -4,7 +4,8 @@ A sparse depth map is mostly holes (0 = no measurement). Bilinear / area resizin
 nearest-neighbour downsizing drops most measured points, so sparse targets are resized by scattering each measured
 pixel to the output pixel containing its centre; when several land in one pixel the nearest (smallest depth) wins,
 as a LiDAR return occludes what lies behind it. Every output depth is therefore one of the input depths, and only
-collisions lose points.
+collisions lose points. Geometric augmentation moves the same points as albumentations keypoints
+(data/transforms.py) and scatters them again, so zoom and rotation neither interpolate nor duplicate them.
 """
 
 from __future__ import annotations
@@ -33,14 +34,18 @@ def is_sparse(valid: np.ndarray, mode: bool | str, threshold: float) -> bool:
     return bool(mode)
 
 
-def scatter_resize(depth: np.ndarray, valid: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """(depth, valid) at size (H, W): each valid pixel moved to the output pixel holding its centre, nearest wins."""
-    height, width = depth.shape
+def sparse_points(depth: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(xy [N, 2] continuous pixel centres (pixel u spans [u, u + 1]), depths [N]) of the valid pixels."""
     rows, cols = np.nonzero(np.asarray(valid, dtype=bool))
-    values = depth[rows, cols].astype(np.float32)
-    out_rows = np.minimum(((rows + 0.5) * size[0] / height).astype(np.int64), size[0] - 1)
-    out_cols = np.minimum(((cols + 0.5) * size[1] / width).astype(np.int64), size[1] - 1)
-    flat = out_rows * size[1] + out_cols
+    return np.stack([cols + 0.5, rows + 0.5], 1).astype(np.float64), depth[rows, cols].astype(np.float32)
+
+
+def scatter_points(xy: np.ndarray, values: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(depth, valid) at size (H, W) from points at continuous xy: the pixel holding each, nearest wins."""
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    cols, rows = np.floor(xy[:, 0]).astype(np.int64), np.floor(xy[:, 1]).astype(np.int64)
+    inside = (cols >= 0) & (cols < size[1]) & (rows >= 0) & (rows < size[0])
+    flat, values = rows[inside] * size[1] + cols[inside], np.asarray(values, dtype=np.float32)[inside]
     order = np.lexsort((values, flat))  # by output pixel, then nearest first
     flat, values = flat[order], values[order]
     first = np.ones(flat.shape, dtype=bool)
@@ -50,3 +55,10 @@ def scatter_resize(depth: np.ndarray, valid: np.ndarray, size: tuple[int, int]) 
     hit = np.zeros(size[0] * size[1], dtype=bool)
     hit[flat[first]] = True
     return out.reshape(size), hit.reshape(size)
+
+
+def scatter_resize(depth: np.ndarray, valid: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(depth, valid) at size (H, W): each valid pixel moved to the output pixel holding its centre, nearest wins."""
+    xy, values = sparse_points(depth, valid)
+    scale = np.array([size[1] / depth.shape[1], size[0] / depth.shape[0]])
+    return scatter_points(xy * scale, values, size)

@@ -23,7 +23,7 @@ import numpy as np
 
 from depthlab.data.augment_table import Augment, Op, preset_ops
 from depthlab.data.pixels import resize_rgb
-from depthlab.data.sparse import is_sparse, scatter_resize
+from depthlab.data.sparse import is_sparse, scatter_points, scatter_resize, sparse_points
 
 Sample = dict[str, Any]
 TARGETS = {"depth": "mask", "valid": "mask", "background": "image"}
@@ -162,7 +162,7 @@ class JointTransform:
         sparse = is_sparse(valid, self.sparse, self.sparse_threshold)
         if self.size is not None:
             inputs = resize_inputs(inputs, self.size, sparse)
-        out = self.augment_inputs(inputs) if self.pipeline is not None else inputs
+        out = self.augment_inputs(inputs, sparse) if self.pipeline is not None else inputs
         result = dict(sample)
         result["meta"] = {**(sample.get("meta") or {}), "sparse": sparse}
         result["image"] = np.clip(out["image"], 0.0, 1.0)
@@ -177,15 +177,30 @@ class JointTransform:
             result = roll(result, [k for k in (*IMAGES, *MASKS) if k in result], random.randrange(depth.shape[1]))
         return result
 
-    def augment_inputs(self, inputs: Sample) -> Sample:
-        """Run the albumentations pipeline; intrinsics ride along as keypoints (an empty set when there are none)."""
-        targets = {k: v for k, v in inputs.items() if k != "intrinsics"}
+    def augment_inputs(self, inputs: Sample, sparse: bool = False) -> Sample:
+        """Run the albumentations pipeline; intrinsics ride along as keypoints (an empty set when there are none).
+
+        sparse: the measured points ride along as keypoints too and are scattered onto the output grid
+        (data/sparse.py): geometry moves them without interpolating or duplicating; only collisions and points
+        leaving the frame are lost.
+        """
+        moved = sparse and self.geometric
+        targets = {k: v for k, v in inputs.items() if k != "intrinsics" and not (moved and k in ("depth", "valid"))}
         if self.geometric:
             k = inputs.get("intrinsics")
-            targets["keypoints"] = intrinsics_to_points(k) if k is not None else np.zeros((0, 2))
+            points = intrinsics_to_points(k) if k is not None else np.zeros((0, 2))
+            if moved:
+                xy, values = sparse_points(inputs["depth"], inputs["valid"])
+                points = np.concatenate([points, xy])
+            targets["keypoints"] = points
         out = self.pipeline(**targets)
+        n = 3 if "intrinsics" in inputs else 0
+        if moved:
+            depth, valid = scatter_points(np.asarray(out["keypoints"])[n:, :2], values, out["image"].shape[:2])
+            out["depth"], out["valid"] = depth, valid.astype(np.uint8)
         if "intrinsics" in inputs:
-            out["intrinsics"] = points_to_intrinsics(out["keypoints"]) if self.geometric else inputs["intrinsics"]
+            moved_k = points_to_intrinsics(np.asarray(out["keypoints"])[:3]) if self.geometric else None
+            out["intrinsics"] = inputs["intrinsics"] if moved_k is None else moved_k
         return out
 
 

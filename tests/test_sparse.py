@@ -314,6 +314,7 @@ def test_augmented_sparse_targets_hold_only_measured_depths(preset):
     mask = scanlines(4)
     depth = np.where(mask, dense_depth(4), 0).astype(np.float32)
     sample = {"image": np.zeros((H, W, 3), np.float32), "depth": depth, "valid": mask, "meta": {}}
+    sample["intrinsics"] = np.array([[50, 0, 32], [0, 50, 24], [0, 0, 1]], np.float32)  # rides first in keypoints
     transform = JointTransform((24, 32), Augment.from_mapping(preset), sparse=True)
     for seed in range(5):
         random.seed(seed)
@@ -321,6 +322,7 @@ def test_augmented_sparse_targets_hold_only_measured_depths(preset):
         assert out["meta"]["sparse"] is True and out["valid"].any() and (out["depth"][~out["valid"]] == 0).all()
         kept = out["depth"][out["valid"]]
         assert set(kept) <= set(depth[mask]) and len(set(kept)) == len(kept)  # moved as points: none duplicated
+        assert 25 - 1e-3 <= out["intrinsics"][0, 0] <= 30 + 1e-3  # resize x 0.5, zoom x 1.0..1.2
 
 
 def test_zooming_out_a_sparse_target_keeps_every_point_but_collisions():

@@ -28,6 +28,7 @@ from depthlab.losses.ranking import RankingLoss, StructureGuidedRankingLoss
 from depthlab.losses.scale_invariant import ScaleShiftInvariantLoss, SILogLoss
 from depthlab.losses.sparse import check_sparse_loss
 from depthlab.losses.terms import BerHuLoss, EdgeLoss, L1Loss, MSELoss, RMSELoss, SSIMLoss
+from depthlab.metrics.baseline import baselines
 from depthlab.metrics.depth import DepthMetrics
 from depthlab.metrics.functional import DEPTH_METRIC_KEYS, per_image_metrics
 from depthlab.metrics.protocol import EvalProtocol
@@ -353,3 +354,11 @@ def test_protocol_alignment_fits_on_the_few_points_and_survives_one_or_none(alig
     assert np.allclose(pred[0, 0][v[0, 0]].numpy(), expected, rtol=1e-9)
     if alignment == "median":  # one point: scaled onto it exactly
         assert pred[1, 0, 10, 10].item() == pytest.approx(g[1, 0, 10, 10].item())
+
+
+def test_baselines_on_sparse_folder_report_no_ssim(tmp_path):
+    write_sparse_folder(tmp_path)
+    dm = FolderDataModule(sparse="auto", root=str(tmp_path), height=24, width=32, num_workers=0)
+    scores = baselines(dm, "val", ("constant",))
+    assert "constant/val/rmse" in scores and math.isfinite(scores["constant/val/rmse"])
+    assert not any(key.endswith("/ssim") for key in scores)

@@ -93,7 +93,7 @@ def score(
     sparse targets, as for the model: models/sparse_checks.py).
     """
     if metrics is None:
-        sparse = bool(datamodule.dataset(split)[0]["meta"].get("sparse", False))
+        sparse = bool(datamodule.dataset(split)[0].get("meta", {}).get("sparse", False))
         metrics = DepthMetrics(ssim_range=datamodule.max_depth, ssim=not sparse)
     for batch in DataLoader(datamodule.dataset(split), batch_size=datamodule.eval_batch_size):
         pred, target, valid = predict(batch), batch["depth"], batch["valid"]

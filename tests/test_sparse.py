@@ -11,9 +11,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, run_cli
+from conftest import REPO, assert_one_line_error, run_cli
+from hydra import compose, initialize_config_dir
 from reference import np_metrics
 
+from depthlab.cli.train import train
+from depthlab.config_dir import CONF_DIR
 from depthlab.data import fixtures
 from depthlab.data.augment_table import Augment
 from depthlab.data.folder import FolderDataModule
@@ -362,3 +365,16 @@ def test_baselines_on_sparse_folder_report_no_ssim(tmp_path):
     scores = baselines(dm, "val", ("constant",))
     assert "constant/val/rmse" in scores and math.isfinite(scores["constant/val/rmse"])
     assert not any(key.endswith("/ssim") for key in scores)
+
+
+@pytest.mark.slow
+def test_one_epoch_on_the_kitti_fixture_with_data_sparse_true(tmp_path):
+    fixtures.write_kitti(tmp_path / "data")
+    kitti = ["data=kitti", f"data.root={tmp_path / 'data'}", "data.sparse=true", "data.kb_crop=false"]
+    kitti += ["data.train_list=eigen_train_files.txt", "data.test_list=eigen_test_files.txt", "data.val_fraction=0"]
+    rest = [o for o in CLI if not o.startswith(("data=", "data.sparse", "data.val_fraction"))]
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[*kitti, *rest, f"paths.output_dir={tmp_path}", f"paths.root_dir={REPO}"])
+    assert math.isfinite(train(cfg))
+    metrics = (tmp_path / "metrics.json").read_text()
+    assert '"test/rmse"' in metrics and '"test/ssim"' not in metrics

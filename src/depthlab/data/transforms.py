@@ -6,6 +6,8 @@ uses), depth / valid / masks by exact nearest neighbour. On train the preset of 
 (conf/augment/{none,default,strong}.yaml; data/gpu_augment.py translates the same table for kornia).
 Depth, valid and foreground masks are albumentations *mask* targets resampled with nearest neighbour, so a depth
 value is never averaged with an invalid zero; padding and rotation corners fill depth and valid with 0 (invalid).
+Sparse targets (data.sparse, data/sparse.py) are instead scattered point by point on resize, and their points
+ride through zoom and rotation as keypoints, so no depth is interpolated or duplicated.
 Intrinsics ride along as three keypoints (principal point, +fx, +fy) and are rebuilt after the geometry; they
 use continuous pixel coordinates with the image spanning [0, W] x [0, H] (pixel u's centre at u + 0.5), so a
 resize by s scales fx, fy, cx, cy by s and a flip maps cx to W - cx.

@@ -38,6 +38,7 @@ def test_sample_contract_keys_shapes_dtypes():
         "path": "",
         "relative": False,
         "camera": "pinhole",
+        "sparse": False,
     }
     depth = sample["depth"][sample["valid"]]
     assert depth.min() > 0.3 and depth.max() <= 10.0

@@ -12,6 +12,7 @@ A sample (and, after collation, a batch with a leading B axis) is a dict:
 | `intrinsics` | float32 [3, 3]                     | optional: pinhole K for this H, W (never for equirect)   |
 | `meta`       | dict                               | `dataset`, `split`, `index`, `path`, `relative` (bool),  |
 |              |                                    | `camera`: "pinhole" (default) or "equirect" (2:1 360 deg) |
+|              |                                    | `sparse` (bool): LiDAR / SfM-like target (data/sparse.py) |
 
 Equirect depth is the Euclidean range along the pixel's ray (pinhole depth is z-depth): src/depthlab/ops/camera.py.
 
@@ -35,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 from depthlab.data.augment_table import Augment, check_augment
 from depthlab.data.order import order_state, restore_order, train_sampler
 from depthlab.data.pixels import denormalize, normalize, to_chw
+from depthlab.data.sparse import check_sparse_mode, is_sparse
 from depthlab.data.transforms import build_transform
 from depthlab.metrics.crops import CROPS
 from depthlab.ops.camera import check_camera
@@ -55,8 +57,13 @@ def finalize_sample(
     mean: torch.Tensor,
     std: torch.Tensor,
     camera: str = "pinhole",
+    sparse: bool | str = False,
+    sparse_threshold: float = 0.3,
 ) -> Sample:
-    """Turn a raw sample into the contract: masked metres, bool valid, normalised images, float32, meta camera."""
+    """Turn a raw sample into the contract: masked metres, bool valid, normalised images, float32, meta camera.
+
+    meta["sparse"] is the transform's decision (made before resizing), else data.sparse applied here.
+    """
     sample = dict(raw)
     meta = dict(raw.get("meta") or {})
     meta["camera"] = check_camera(meta.get("camera", camera), "meta['camera']")
@@ -67,6 +74,8 @@ def finalize_sample(
         valid &= torch.as_tensor(np.asarray(raw["valid"])).reshape(valid.shape).bool()
     sample["depth"] = torch.where(valid, depth, torch.zeros_like(depth))
     sample["valid"] = valid
+    if "sparse" not in meta:  # no transform ran (native size, no augmentation)
+        meta["sparse"] = is_sparse(valid.numpy(), sparse, sparse_threshold)
     for key in ("image", "background"):
         if key in raw:
             sample[key] = normalize(to_chw(raw[key]), mean, std)
@@ -116,6 +125,8 @@ class DepthDataModule(pl.LightningDataModule):
         relative: bool | None = None,
         eval_crop: str | None = None,
         camera: str = "pinhole",
+        sparse: bool | str = False,
+        sparse_threshold: float = 0.3,
     ) -> None:
         super().__init__()
         if num_workers < 0:
@@ -134,6 +145,13 @@ class DepthDataModule(pl.LightningDataModule):
         # pinhole or equirect (ops/camera.py): every sample's meta["camera"]; FileDataModule.camera() is its K
         self.camera_model = check_camera(camera)
         check_augment(self.augment, self.camera_model)
+        # sparse targets (true / false / auto: valid fraction < sparse_threshold): point-preserving resize, meta
+        self.sparse, self.sparse_threshold = check_sparse_mode(sparse, sparse_threshold), float(sparse_threshold)
+        if gpu_aug and self.sparse is not False and (self.augment.scale is not None or self.augment.rotate > 0):
+            raise DepthlabError(
+                f"data.gpu_aug=true resamples depth on the device without keeping sparse points (data.sparse="
+                f"{sparse}); use data.gpu_aug=false or augment without scale / rotate"
+            )
         self.gpu_aug = gpu_aug  # run the preset batch-wise on the accelerator (kornia) instead of in the workers
         self.relative = type(self).relative if relative is None else bool(relative)  # seam for relative losses
         check_choice("data.eval_crop", eval_crop, CROPS, none=True)
@@ -152,7 +170,7 @@ class DepthDataModule(pl.LightningDataModule):
     def transform(self, split: str) -> Transform | None:
         """Resize on every split; the augment preset on train unless it runs batch-wise on the accelerator."""
         augment = self.augment if split == "train" and not self.gpu_aug else None
-        return build_transform(self.input_size(), augment)
+        return build_transform(self.input_size(), augment, self.sparse, self.sparse_threshold)
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         """With data.gpu_aug=true, augment training batches on the device with kornia."""
@@ -166,8 +184,9 @@ class DepthDataModule(pl.LightningDataModule):
         return self._batch_augment(batch)
 
     def finalize(self, raw: Sample) -> Sample:
-        """Apply the sample contract with this datamodule's depth range and normalisation."""
-        return finalize_sample(raw, self.min_depth, self.max_depth, self.mean, self.std, self.camera_model)
+        """Apply the sample contract with this datamodule's depth range, normalisation and sparse mode."""
+        depth_range, sparse = (self.min_depth, self.max_depth), (self.sparse, self.sparse_threshold)
+        return finalize_sample(raw, *depth_range, self.mean, self.std, self.camera_model, *sparse)
 
     def dataset(self, split: str) -> Dataset:
         """The contract dataset of a split, built once."""

@@ -6,6 +6,8 @@ uses), depth / valid / masks by exact nearest neighbour. On train the preset of 
 (conf/augment/{none,default,strong}.yaml; data/gpu_augment.py translates the same table for kornia).
 Depth, valid and foreground masks are albumentations *mask* targets resampled with nearest neighbour, so a depth
 value is never averaged with an invalid zero; padding and rotation corners fill depth and valid with 0 (invalid).
+Sparse targets (data.sparse, data/sparse.py) are instead scattered point by point on resize, and their points
+ride through zoom and rotation as keypoints, so no depth is interpolated or duplicated.
 Intrinsics ride along as three keypoints (principal point, +fx, +fy) and are rebuilt after the geometry; they
 use continuous pixel coordinates with the image spanning [0, W] x [0, H] (pixel u's centre at u + 0.5), so a
 resize by s scales fx, fy, cx, cy by s and a flip maps cx to W - cx.
@@ -23,6 +25,7 @@ import numpy as np
 
 from depthlab.data.augment_table import Augment, Op, preset_ops
 from depthlab.data.pixels import resize_rgb
+from depthlab.data.sparse import is_sparse, scatter_points, scatter_resize, sparse_points
 
 Sample = dict[str, Any]
 TARGETS = {"depth": "mask", "valid": "mask", "background": "image"}
@@ -99,16 +102,23 @@ def points_to_intrinsics(points: np.ndarray) -> np.ndarray:
     return k
 
 
-def resize_inputs(inputs: Sample, size: tuple[int, int]) -> Sample:
-    """Images through pixels.resize_rgb (as predict does), depth / valid / mask nearest; K scaled with the axes."""
+def resize_inputs(inputs: Sample, size: tuple[int, int], sparse: bool = False) -> Sample:
+    """Images through pixels.resize_rgb (as predict does), depth / valid / mask nearest; K scaled with the axes.
+
+    sparse: depth and valid are scattered point by point (data/sparse.py), so no measured point is dropped
+    except where two land in one output pixel.
+    """
     height, width = inputs["depth"].shape
     out = dict(inputs)
     for key in IMAGES:
         if key in out:
             out[key] = resize_rgb(out[key], size)
     if (height, width) != tuple(size):
+        if sparse:
+            depth, valid = scatter_resize(out.pop("depth"), out.pop("valid"), size)
+            out["depth"], out["valid"] = depth, valid.astype(np.uint8)
         for key in MASKS:
-            if key in out:
+            if key in out and (not sparse or key == "mask"):
                 out[key] = cv2.resize(out[key], (size[1], size[0]), interpolation=NEAREST)
     if "intrinsics" in out:
         out["intrinsics"] = np.diag([size[1] / width, size[0] / height, 1.0]).astype(np.float32) @ out["intrinsics"]
@@ -118,8 +128,15 @@ def resize_inputs(inputs: Sample, size: tuple[int, int]) -> Sample:
 class JointTransform:
     """Resize to the input size (every split) plus, on train, the preset's geometric and photometric ops."""
 
-    def __init__(self, size: tuple[int, int] | None, augment: Augment | None = None) -> None:
+    def __init__(
+        self,
+        size: tuple[int, int] | None,
+        augment: Augment | None = None,
+        sparse: bool | str = False,
+        sparse_threshold: float = 0.3,
+    ) -> None:
         self.size, self.augment = size, augment or Augment()
+        self.sparse, self.sparse_threshold = sparse, sparse_threshold  # data.sparse: True, False or "auto"
         self.ops = preset_ops(self.augment)
         self.flip_p = sum(op.p for op in self.ops if op.kind == "hflip")
         self.roll_p = sum(op.p for op in self.ops if op.kind == "roll")
@@ -144,10 +161,12 @@ class JointTransform:
             inputs["background"] = np.asarray(sample["background"], dtype=np.float32)
         if "intrinsics" in sample:
             inputs["intrinsics"] = np.asarray(sample["intrinsics"], dtype=np.float32)
+        sparse = is_sparse(valid, self.sparse, self.sparse_threshold)
         if self.size is not None:
-            inputs = resize_inputs(inputs, self.size)
-        out = self.augment_inputs(inputs) if self.pipeline is not None else inputs
+            inputs = resize_inputs(inputs, self.size, sparse)
+        out = self.augment_inputs(inputs, sparse) if self.pipeline is not None else inputs
         result = dict(sample)
+        result["meta"] = {**(sample.get("meta") or {}), "sparse": sparse}
         result["image"] = np.clip(out["image"], 0.0, 1.0)
         result["valid"] = out["valid"].astype(bool) & (out["depth"] > 0)
         result["depth"] = out["depth"]
@@ -160,15 +179,30 @@ class JointTransform:
             result = roll(result, [k for k in (*IMAGES, *MASKS) if k in result], random.randrange(depth.shape[1]))
         return result
 
-    def augment_inputs(self, inputs: Sample) -> Sample:
-        """Run the albumentations pipeline; intrinsics ride along as keypoints (an empty set when there are none)."""
-        targets = {k: v for k, v in inputs.items() if k != "intrinsics"}
+    def augment_inputs(self, inputs: Sample, sparse: bool = False) -> Sample:
+        """Run the albumentations pipeline; intrinsics ride along as keypoints (an empty set when there are none).
+
+        sparse: the measured points ride along as keypoints too and are scattered onto the output grid
+        (data/sparse.py): geometry moves them without interpolating or duplicating; only collisions and points
+        leaving the frame are lost.
+        """
+        moved = sparse and self.geometric
+        targets = {k: v for k, v in inputs.items() if k != "intrinsics" and not (moved and k in ("depth", "valid"))}
         if self.geometric:
             k = inputs.get("intrinsics")
-            targets["keypoints"] = intrinsics_to_points(k) if k is not None else np.zeros((0, 2))
+            points = intrinsics_to_points(k) if k is not None else np.zeros((0, 2))
+            if moved:
+                xy, values = sparse_points(inputs["depth"], inputs["valid"])
+                points = np.concatenate([points, xy])
+            targets["keypoints"] = points
         out = self.pipeline(**targets)
+        n = 3 if "intrinsics" in inputs else 0
+        if moved:
+            depth, valid = scatter_points(np.asarray(out["keypoints"])[n:, :2], values, out["image"].shape[:2])
+            out["depth"], out["valid"] = depth, valid.astype(np.uint8)
         if "intrinsics" in inputs:
-            out["intrinsics"] = points_to_intrinsics(out["keypoints"]) if self.geometric else inputs["intrinsics"]
+            moved_k = points_to_intrinsics(np.asarray(out["keypoints"])[:3]) if self.geometric else None
+            out["intrinsics"] = inputs["intrinsics"] if moved_k is None else moved_k
         return out
 
 
@@ -189,9 +223,14 @@ def roll(sample: Sample, keys: list[str], shift: int) -> Sample:
     return sample
 
 
-def build_transform(size: tuple[int, int] | None, augment: Mapping[str, Any] | Augment | None) -> JointTransform | None:
+def build_transform(
+    size: tuple[int, int] | None,
+    augment: Mapping[str, Any] | Augment | None,
+    sparse: bool | str = False,
+    sparse_threshold: float = 0.3,
+) -> JointTransform | None:
     """The joint transform of one split, or None when it would do nothing (no resize, no active op)."""
     aug = augment if isinstance(augment, Augment) else Augment.from_mapping(augment)
     if size is None and not aug.active:
         return None
-    return JointTransform(size, aug)
+    return JointTransform(size, aug, sparse, sparse_threshold)

@@ -89,9 +89,12 @@ def score(
 ) -> dict[str, float]:
     """Metrics of a baseline on a split, through the run's protocol (alignment, crop) when one is given.
 
-    Without `metrics`, DepthMetrics with the dataset's depth range as the SSIM range, as the model's.
+    Without `metrics`, DepthMetrics with the dataset's depth range as the SSIM range, as the model's (no SSIM on
+    sparse targets, as for the model: models/sparse_checks.py).
     """
-    metrics = metrics if metrics is not None else DepthMetrics(ssim_range=datamodule.max_depth)
+    if metrics is None:
+        sparse = bool(datamodule.dataset(split)[0].get("meta", {}).get("sparse", False))
+        metrics = DepthMetrics(ssim_range=datamodule.max_depth, ssim=not sparse)
     for batch in DataLoader(datamodule.dataset(split), batch_size=datamodule.eval_batch_size):
         pred, target, valid = predict(batch), batch["depth"], batch["valid"]
         if protocol is not None:

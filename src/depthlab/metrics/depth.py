@@ -41,12 +41,14 @@ class DepthMetrics(Metric):
         whdr_pairs: int = 10000,
         whdr_sigma: float = 0.03,
         whdr_seed: int = 0,
+        ssim: bool = True,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)
         check_choice("metrics.average", average, AVERAGES)
         self.min_valid, self.ssim_range, self.average = min_valid, ssim_range, average
         self.whdr, self.whdr_pairs, self.whdr_sigma, self.whdr_seed = whdr, whdr_pairs, whdr_sigma, whdr_seed
+        self.ssim = ssim  # False on sparse targets (its window compares holes): ssim is not computed nor reported
         self.keys: tuple[str, ...] = DEPTH_METRIC_KEYS + (("whdr",) if whdr else ())
         zeros = torch.zeros(len(self.keys), dtype=torch.float64)
         self.add_state("sums", default=zeros.clone(), dist_reduce_fx="sum")
@@ -55,7 +57,7 @@ class DepthMetrics(Metric):
 
     def update(self, pred: Tensor, target: Tensor, valid: Tensor) -> None:
         """Add one [B, 1, H, W] batch (pred, target in metres; valid bool) to the running sums."""
-        sums = pixel_sums(pred, target, valid, self.ssim_range)
+        sums = pixel_sums(pred, target, valid, self.ssim_range, self.ssim)
         counted = sums["count"] >= self.min_valid
         if self.whdr:
             wrong, pairs = whdr_counts(pred.detach(), target, valid, self.whdr_pairs, self.whdr_sigma, self.whdr_seed)
@@ -73,6 +75,11 @@ class DepthMetrics(Metric):
         self.counts = self.counts + use.sum(0).to(self.counts.dtype)
 
     def compute(self) -> dict[str, Tensor]:
+        """Mean per key (NaN for a key with nothing counted); no ssim key when ssim=False."""
+        values = self._compute()
+        return values if self.ssim else {k: v for k, v in values.items() if k != "ssim"}
+
+    def _compute(self) -> dict[str, Tensor]:
         """Mean per key (NaN for a key with nothing counted)."""
         if self.average == "per_pixel":
             sums = dict(zip(SUM_KEYS, self.pooled[: len(SUM_KEYS)].unbind(0), strict=True))

@@ -18,6 +18,7 @@ from depthlab.metrics.protocol import EvalProtocol
 from depthlab.models.compat import check_label_kind, check_sample
 from depthlab.models.nonfinite import FIXES, NonFiniteGuard
 from depthlab.models.param_groups import build_optimizer
+from depthlab.models.sparse_checks import check_sparse
 from depthlab.models.tta import maybe_flip_average
 from depthlab.utils.errors import DepthlabError, NonFiniteLossError
 
@@ -189,6 +190,7 @@ class DepthModule(pl.LightningModule):
         name = getattr(datamodule, "name", type(datamodule).__name__)
         check_sample(self.net, self.loss, sample, name)
         check_label_kind(self.loss, getattr(datamodule, "label_kind", "metric"), name)
+        check_sparse(self, sample, name)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.run_config is not None:

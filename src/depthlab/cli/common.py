@@ -66,7 +66,7 @@ def report(metrics: dict[str, float], output_dir: str | Path, title: str, quiet:
     """Print the metrics table and write metrics.json into the run directory (quiet: write only)."""
     if not quiet:
         columns = split_columns(metrics)  # data=mix adds a column per source: widen rather than squeeze
-        Console(width=max(Console().width, 16 + 12 * len(columns))).print(metrics_table(columns, title))
+        Console(width=max(Console().width, 20 + 14 * len(columns))).print(metrics_table(columns, title))
     return write_metrics(metrics, output_dir, quiet)
 
 

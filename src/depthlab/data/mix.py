@@ -39,7 +39,7 @@ MIXTURE_KEYS = ("height", "width", "batch_size", "eval_batch_size", "num_workers
 def _augment_of(raw: DictConfig, default: Any) -> Any:
     """A source's own augment preset: the `override /augment...: NAME` of its defaults list, else the mixture's."""
     for entry in raw.get("defaults") or []:
-        for key, value in (entry.items() if isinstance(entry, Mapping) else ()):
+        for key, value in entry.items() if isinstance(entry, Mapping) else ():
             if "augment" in str(key):
                 return OmegaConf.load(CONF_DIR / "augment" / f"{value}.yaml")
     return default

@@ -1,4 +1,4 @@
-"""Per-source scoring of a mixture (data=mix): each val / test dataloader keeps its dataset's own protocol and metrics."""
+"""Per-source scoring of a mixture (data=mix): each val / test loader keeps its dataset's own protocol and metrics."""
 
 from __future__ import annotations
 
@@ -49,10 +49,10 @@ class SourceScoring(nn.Module):
         super().__init__()
         self.names = list(sources)
         self.protocols = [source_protocol(protocol, s) for s in sources.values()]
-        self.metrics = nn.ModuleDict(
-            {f"{split}_{i}": source_metric(template, s) for split in ("val", "test") for i, s in enumerate(sources.values())}
-        )
-        self.losses = nn.ModuleDict({f"{split}_{i}": MeanMetric() for split in ("val", "test") for i in range(len(sources))})
+        keys = [(split, i) for split in ("val", "test") for i in range(len(self.names))]
+        specs = list(sources.values())
+        self.metrics = nn.ModuleDict({f"{split}_{i}": source_metric(template, specs[i]) for split, i in keys})
+        self.losses = nn.ModuleDict({f"{split}_{i}": MeanMetric() for split, i in keys})
 
     def metric(self, split: str, index: int) -> Metric:
         return self.metrics[f"{split}_{index}"]

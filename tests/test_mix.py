@@ -119,6 +119,14 @@ def test_mixed_loss_is_the_size_weighted_sum_of_the_halves_apart(relative):
         assert torch.allclose(out["loss"], loss.metric(outputs, batch)["loss"])
 
 
+def test_mixed_loss_reads_the_one_output_as_depth_in_both_parts():
+    loss = MixedLoss("silog", "ssi_gm")
+    assert [t.space for t in loss.relative.terms.values()] == ["depth", "depth"]
+    outputs, batch = _batch([True, True])
+    scaled = {"depth": outputs["depth"] * 3 + 2}  # an affine change of the output leaves the relative part unchanged
+    assert torch.allclose(loss(outputs, batch)["loss"], loss(scaled, batch)["loss"], atol=1e-5)
+
+
 def test_mixed_loss_refuses_an_unknown_part():
     with pytest.raises(DepthlabError, match="loss.metric=silogg is not a loss config"):
         MixedLoss("silogg", "ssi_gm")

@@ -3,6 +3,8 @@
 loss = (n_metric / n) x metric_loss(metric samples) + (n_relative / n) x relative_loss(relative samples):
 each part is computed on its own sub-batch exactly as it would be alone, and the two are weighted by their sample
 counts, so a batch's loss equals the size-weighted mean of its two halves computed apart.
+One network output serves both parts, so it must mean one thing: the relative part's alignment terms (SSI, GM) are
+set to read it in depth space (`space`), like the metric part; relative datasets' `depth` grows with distance too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from omegaconf import OmegaConf
 from torch import Tensor, nn
 
 from depthlab.config_dir import CONF_DIR
+from depthlab.utils.choices import check_choice
 from depthlab.utils.errors import DepthlabError
 
 LOSS_TARGET = "depthlab.losses.composite.CompositeLoss"
@@ -64,12 +67,18 @@ class MixedLoss(nn.Module):
     """Route each sample by meta.relative: metric samples to `metric`, relative ones to `relative` (size-weighted).
 
     Logged parts: `metric` and `relative` (each part's own total, only when the batch has such samples) and
-    their terms as `metric_<term>` / `relative_<term>`.
+    their terms as `metric_<term>` / `relative_<term>`. `space` is how the relative terms read the output.
     """
 
-    def __init__(self, metric: str | nn.Module = "silog", relative: str | nn.Module = "ssi_gm") -> None:
+    def __init__(
+        self, metric: str | nn.Module = "silog", relative: str | nn.Module = "ssi_gm", space: str = "depth"
+    ) -> None:
         super().__init__()
+        check_choice("loss.space", space, ("depth", "disparity"))
         self.metric, self.relative = loss_config("metric", metric), loss_config("relative", relative)
+        for term in self.relative.modules():
+            if hasattr(term, "space"):
+                term.space = space  # one output, one meaning: SILog reads it as depth, so SSI / GM must too
 
     def forward(self, outputs: dict, batch: dict) -> dict[str, Tensor]:
         """{"loss": size-weighted sum of the parts, "metric" / "relative": each part, and their terms}."""

@@ -65,7 +65,8 @@ def split_columns(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
 def report(metrics: dict[str, float], output_dir: str | Path, title: str, quiet: bool = False) -> Path:
     """Print the metrics table and write metrics.json into the run directory (quiet: write only)."""
     if not quiet:
-        Console().print(metrics_table(split_columns(metrics), title))
+        columns = split_columns(metrics)  # data=mix adds a column per source: widen rather than squeeze
+        Console(width=max(Console().width, 20 + 14 * len(columns))).print(metrics_table(columns, title))
     return write_metrics(metrics, output_dir, quiet)
 
 

@@ -83,7 +83,8 @@ def score(module: DepthModule, run: DictConfig, split: str, trainer: pl.Trainer)
         runner = trainer.validate if split == "val" else trainer.test
         results = runner(module, datamodule=datamodule, verbose=False)
     prefix = "val" if split == "val" else "test"
-    return {k.replace(f"{prefix}/", f"{split}/", 1): v for k, v in scalar_metrics(results[0]).items()}
+    merged = {k: v for result in results for k, v in scalar_metrics(result).items()}  # data=mix: one per source
+    return {k.replace(f"{prefix}/", f"{split}/", 1): v for k, v in merged.items()}
 
 
 def constant_score(run: DictConfig, split: str) -> dict[str, float]:

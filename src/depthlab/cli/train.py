@@ -87,7 +87,8 @@ def _fit_and_score(
         return metrics
     title = f"{cfg.get('task_name', 'train')} (val/test: best checkpoint)"
     report(metrics, cfg.paths.output_dir, title=title)  # the results are on disk before the optional extras run
-    if cfg.get("baseline", True) and "val/rmse" in metrics:
+    mixture = hasattr(datamodule, "eval_sources")  # data=mix: no pooled baseline over metric and relative sources
+    if cfg.get("baseline", True) and "val/rmse" in metrics and not mixture:
         baseline = optional("the no-context baselines", lambda: baselines(datamodule, "val"))
         if baseline:
             metrics |= {f"baseline/{k}": v for k, v in baseline.items()}
@@ -127,8 +128,8 @@ def _runs(limit: int | float) -> bool:
 
 
 def _first(results: list[dict[str, float]]) -> dict[str, float]:
-    """The metrics of the first dataloader (none when the loop ran no batch)."""
-    return scalar_metrics(results[0]) if results else {}
+    """The metrics of every dataloader (data=mix has one per source; none when the loop ran no batch)."""
+    return {k: v for result in results for k, v in scalar_metrics(result).items()}
 
 
 def _close_loggers(trainer: pl.Trainer, exit_code: int = 0) -> None:

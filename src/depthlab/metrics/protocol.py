@@ -54,6 +54,7 @@ class EvalProtocol:
         if not 0 <= min_depth < max_depth:
             raise DepthlabError(f"protocol.min_depth={min_depth} / protocol.max_depth={max_depth}: need 0 <= min < max")
         check_choice("protocol.crop", crop, CROPS, none=True)
+        self.auto_alignment = alignment == "auto"  # a mixture's sources re-decide it (models/sources.py)
         alignment = ("lstsq" if relative else "none") if alignment == "auto" else alignment
         check_choice("protocol.alignment", alignment, ALIGNMENTS)
         check_choice("protocol.pred_space", pred_space, PRED_SPACES)

@@ -18,6 +18,7 @@ from depthlab.metrics.protocol import EvalProtocol
 from depthlab.models.compat import check_label_kind, check_sample
 from depthlab.models.nonfinite import FIXES, NonFiniteGuard
 from depthlab.models.param_groups import build_optimizer
+from depthlab.models.sources import SourceScoring
 from depthlab.models.sparse_checks import check_sparse
 from depthlab.models.tta import maybe_flip_average
 from depthlab.utils.errors import DepthlabError, NonFiniteLossError
@@ -58,6 +59,12 @@ class DepthModule(pl.LightningModule):
         self.guard = NonFiniteGuard(nan_policy, nan_max_skips)
         self.predicts_depth = getattr(net, "predicts_depth", True)  # mask-only nets log no depth metric
         self.valid_pixels = {"val": 0, "test": 0}  # this rank's scored pixels: tells "no valid pixel" from NaN output
+        self.sources: SourceScoring | None = None  # data=mix: per-source protocol and metrics of each eval loader
+
+    def setup(self, stage: str) -> None:
+        """A mixture (datamodule.eval_sources()) is scored source by source: val/<source>/<metric> + the mean."""
+        eval_sources = getattr(getattr(self.trainer, "datamodule", None), "eval_sources", None)
+        self.sources = SourceScoring(eval_sources(), self.protocol, self.val_metrics) if eval_sources else None
 
     def split_metrics(self, split: str) -> Metric:
         """The metric accumulator of train, val or test."""
@@ -68,12 +75,14 @@ class DepthModule(pl.LightningModule):
         inputs = [batch[key] for key in getattr(self.net, "inputs", ("image",))]
         return {k: v.float() for k, v in self.net(*inputs).items()}
 
-    def step(self, batch: Batch, split: str, score: bool = True) -> torch.Tensor:
+    def step(self, batch: Batch, split: str, score: bool = True, dataloader_idx: int = 0) -> torch.Tensor:
         """Shared train/val/test step: loss terms logged per step/epoch, metrics accumulated per epoch."""
         outputs = self(batch)
         losses = self.loss(outputs, batch)
         if split == "train":
             self.guard.check_loss(losses, self.global_step)
+        elif self.sources is not None:
+            return self.source_step(outputs, batch, losses, split, dataloader_idx)
         on_step = split == "train"
         bs = batch["image"].shape[0]
         self.log(
@@ -99,23 +108,39 @@ class DepthModule(pl.LightningModule):
                 getattr(self, f"{split}_mask_metrics").update(outputs["mask_logits"].detach(), batch["mask"])
         return losses["loss"]
 
-    def scored(self, outputs: dict[str, torch.Tensor], batch: Batch, split: str) -> tuple[torch.Tensor, ...]:
+    def source_step(
+        self, outputs: dict[str, torch.Tensor], batch: Batch, losses: dict[str, torch.Tensor], split: str, index: int
+    ) -> torch.Tensor:
+        """A mixture's val / test batch: loss and metrics accumulate under its source (logged at epoch end)."""
+        self.sources.loss(split, index).update(losses["loss"].detach(), weight=batch["image"].shape[0])
+        if self.predicts_depth:
+            with torch.no_grad():
+                pred, target, valid = self.scored(outputs, batch, split, index)
+                self.sources.metric(split, index).update(pred, target, valid)
+        return losses["loss"]
+
+    def scored(
+        self, outputs: dict[str, torch.Tensor], batch: Batch, split: str, dataloader_idx: int = 0
+    ) -> tuple[torch.Tensor, ...]:
         """(pred, target, valid) as the evaluation protocol scores them; flip TTA only on val / test."""
         pred = outputs["depth"].detach()
-        if self.protocol is None:
+        protocol = self.protocol
+        if self.sources is not None and split != "train":
+            protocol = self.sources.protocols[dataloader_idx]  # the source's range, crop and alignment
+        if protocol is None:
             return pred, batch["depth"], batch["valid"]
-        if self.protocol.flip and split != "train":
+        if protocol.flip and split != "train":
             pred = maybe_flip_average(self, batch, enabled=True)["depth"]
-        return self.protocol(pred, batch["depth"], batch["valid"])
+        return protocol(pred, batch["depth"], batch["valid"])
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self.step(batch, "train", score=batch_idx % self.train_metrics_every == 0)
 
-    def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self.step(batch, "val")
+    def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        return self.step(batch, "val", dataloader_idx=dataloader_idx)
 
-    def test_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self.step(batch, "test")
+    def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        return self.step(batch, "test", dataloader_idx=dataloader_idx)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Drop (nan_policy=skip) or stop at an update with NaN / inf gradients; AMP's grad scaler handles its own."""
@@ -126,6 +151,10 @@ class DepthModule(pl.LightningModule):
 
     def _log_metrics(self, split: str) -> None:
         """Compute the epoch's (rank-synced) metrics, log them under split/, reset."""
+        if self.sources is not None and split != "train":
+            values = self.sources.compute(split)
+            self.log_dict({f"{split}/{k}": v for k, v in values.items()}, prog_bar=False, sync_dist=True)
+            return
         if self.predicts_depth:
             values = self.split_metrics(split).compute()
             if split in self.valid_pixels:

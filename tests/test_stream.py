@@ -147,9 +147,11 @@ def test_two_ranks_see_every_train_sample_exactly_once_per_epoch(tmp_path):
 def test_train_from_shards_through_the_cli(tmp_path):
     out = synthetic_shards(tmp_path, train=8)
     run_dir = tmp_path / "run"
-    overrides = [f"data=stream", f"data.uri={out}", "data.batch_size=4", "data.eval_batch_size=4"]
-    overrides += ["data.num_workers=0", "trainer.max_steps=2", "trainer.max_epochs=1", "callbacks.progress_bar=null"]
-    overrides += ["baseline=false", "logger=csv", "model.encoder_name=resnet18", "model.encoder_weights=null"]
+    # 8 train samples, batch 4: 2 steps; 16x16 shards resized to the 32x32 the net needs
+    overrides = ["data=stream", f"data.uri={out}", "data.batch_size=4", "data.eval_batch_size=4"]
+    overrides += ["data.num_workers=0", "data.height=32", "data.width=32", "trainer.max_epochs=1"]
+    overrides += ["callbacks.progress_bar=null"]
+    overrides += ["baseline=false", "logger=csv", "test=false"]
     result = run_cli("train.py", *overrides, tmp_path=tmp_path, run_dir=run_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2

@@ -103,3 +103,8 @@ class RefusePickle:
 
     def setup(self, data_format: str) -> None:
         return None
+
+
+def source_setting(uri: str, key: str) -> Any:
+    """`${shard_source:${.uri},max_depth}`: a setting of the data config the shards were written from."""
+    return read_manifest(check_uri(uri, "data.uri"))["data"].get(key)

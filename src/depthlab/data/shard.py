@@ -89,7 +89,9 @@ def write_shards(cfg: DictConfig) -> dict[str, int]:
         if split not in SPLITS:
             raise DepthlabError(f"splits={splits} names '{split}'; use a subset of {list(SPLITS)}")
     datamodule = instantiate(cfg.data)
-    counts = {split: write_split(datamodule, split, out, int(cfg.num_workers), str(cfg.chunk_bytes)) for split in splits}
+    counts = {
+        split: write_split(datamodule, split, out, int(cfg.num_workers), str(cfg.chunk_bytes)) for split in splits
+    }
     write_text(split_uri(out, MANIFEST), json.dumps(manifest(cfg, counts), indent=2, sort_keys=True) + "\n")
     print(f"wrote {counts} samples of data={datamodule.name} to {out}")
     return counts

@@ -1,4 +1,4 @@
-"""Benchmarks that print numbers and ratios: `python benchmark.py precision|loaders|stream|inference|archs [options]`."""
+"""Benchmarks that print numbers and ratios: `python benchmark.py precision|loaders|stream|inference|archs [opts]`."""
 
 import sys
 

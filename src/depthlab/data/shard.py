@@ -1,4 +1,4 @@
-"""`python -m depthlab.data.shard data=<name> data.root=<dir> out=<dir | s3://bucket/prefix>`: a dataset as LitData shards.
+"""`python -m depthlab.data.shard data=<name> data.root=<dir> out=<dir | s3://bucket/prefix>`: LitData shards.
 
 Each split's raw samples (decoded, before any resize, augmentation or normalisation) go to `<out>/<split>/` through
 `litdata.optimize`, every leaf in a typed serializer (numpy arrays, a JSON string for meta; never pickle): image as

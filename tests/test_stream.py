@@ -181,3 +181,12 @@ def test_shard_cli_refuses_a_missing_out_in_one_line(tmp_path):
     args = [sys.executable, "-m", "depthlab.data.shard", *SYNTHETIC]
     result = subprocess.run(args, cwd=REPO, env=cli_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert_one_line_error(result, "out")
+
+
+def test_train_batches_are_full_with_workers(tmp_path):
+    out = synthetic_shards(tmp_path)
+    stream = StreamDataModule(uri=str(out), batch_size=3, num_workers=2, seed=1)
+    batches = [batch["meta"]["index"].tolist() for batch in stream.loader("train")]
+    # 16 samples over 2 workers: every batch full (a worker's partial remainder is dropped), no sample twice
+    seen = [i for batch in batches for i in batch]
+    assert {len(batch) for batch in batches} == {3} and len(seen) == len(set(seen)) >= 12

@@ -51,6 +51,12 @@ class Prepare:
 class StreamLoader(StreamingDataLoader):
     """Lightning's own checkpointing of loader state is left out: the datamodule restores the position itself."""
 
+    def __init__(self, dataset: StreamingDataset, drop_last: bool = False, **kwargs: Any) -> None:
+        super().__init__(dataset, drop_last=drop_last, **kwargs)
+        # LitData's drop_last only evens out ranks; torch's drops each worker's last partial batch too (a batch of
+        # one would fail BatchNorm in training). DataLoader refuses setting it after __init__, hence object's setattr
+        object.__setattr__(self, "drop_last", drop_last)
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 

@@ -110,11 +110,11 @@ def test_resume_mid_epoch_continues_with_the_remaining_samples(tmp_path, workers
     first, second = epochs(full)
     assert sorted(first) == sorted(second) == list(range(16)) and first != second  # reshuffled per epoch
     resumed = StreamDataModule(**settings)
-    resumed._resume_order = {"epoch": 0, "batches": 3}  # what load_state_dict holds from a checkpoint
+    resumed.load_state_dict({"train_order": {"epoch": 0, "batches": 3}})  # a checkpoint 3 batches into epoch 0
     # the rest of the interrupted epoch, then the uninterrupted run's next epoch
     assert epochs(resumed) == [first[6:], second]
     boundary = StreamDataModule(**settings)
-    boundary._resume_order = {"epoch": 1, "batches": 0}
+    boundary.load_state_dict({"train_order": {"epoch": 1, "batches": 0}})
     assert epochs(boundary, 1) == [second]
 
 

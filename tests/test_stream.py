@@ -190,3 +190,8 @@ def test_train_batches_are_full_with_workers(tmp_path):
     # 16 samples over 2 workers: every batch full (a worker's partial remainder is dropped), no sample twice
     seen = [i for batch in batches for i in batch]
     assert {len(batch) for batch in batches} == {3} and len(seen) == len(set(seen)) >= 12
+
+
+def test_train_refuses_data_stream_without_a_uri_in_one_line(tmp_path):
+    result = run_cli("train.py", "data=stream", "logger=csv", tmp_path=tmp_path, run_dir=tmp_path / "run")
+    assert_one_line_error(result, "data.uri is not set", "data.uri=s3://bucket/prefix")

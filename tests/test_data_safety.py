@@ -25,8 +25,9 @@ from depthlab.data.nyuv2 import NYUv2DataModule
 from depthlab.utils.errors import DepthlabError, original_message
 
 RAW = {"height": None, "width": None, "augment": None}
-# synthetic renders, pseudo reads a label cache (data.labels; its safety: test_distill.py), mix composes others
-NOT_FILES = ("synthetic", "pseudo", "mix")
+# synthetic renders, pseudo reads a label cache (data.labels; its safety: test_distill.py), mix composes others,
+# stream reads shards (test_stream.py)
+NOT_FILES = ("synthetic", "pseudo", "mix", "stream")
 FILE_CONFIGS = sorted(p.stem for p in (CONF_DIR / "data").glob("*.yaml") if p.stem not in NOT_FILES)
 
 

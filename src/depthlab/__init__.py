@@ -20,6 +20,10 @@ if not OmegaConf.has_resolver("metric_mode"):  # checkpoint / early-stopping / p
     from depthlab.metrics.direction import metric_mode
 
     OmegaConf.register_new_resolver("metric_mode", metric_mode)
+if not OmegaConf.has_resolver("shard_source"):  # data=stream: depth range of the config the shards came from
+    from depthlab.data.shards import source_setting
+
+    OmegaConf.register_new_resolver("shard_source", source_setting)
 
 # conf/hydra/launcher/submitit_{slurm,local}.yaml deliberately keep the plugin's names and are checked against its
 # schema; Hydra flags that as deprecated on every composition

@@ -195,3 +195,21 @@ def test_train_batches_are_full_with_workers(tmp_path):
 def test_train_refuses_data_stream_without_a_uri_in_one_line(tmp_path):
     result = run_cli("train.py", "data=stream", "logger=csv", tmp_path=tmp_path, run_dir=tmp_path / "run")
     assert_one_line_error(result, "data.uri is not set", "data.uri=s3://bucket/prefix")
+
+
+def test_a_mixture_shards_one_set_per_source(tmp_path):
+    sources = "data.sources={a: {data: synthetic, num_train: 4, num_val: 2, num_test: 2, prerender: 0}, " + (
+        "b: {data: synthetic, seed: 7, num_train: 6, num_val: 2, num_test: 2, prerender: 0}}"
+    )
+    sizes = ["data.height=16", "data.width=16", f"data.data_dir={tmp_path}", "num_workers=1"]
+    out, mixture = shard(tmp_path, "mix", "data=mix", sources, *sizes)
+    for name, count in (("a", 4), ("b", 6)):
+        manifest = json.loads((out / name / "depthlab.json").read_text())
+        assert manifest["splits"] == {"train": count, "val": 2, "test": 2}
+        written = stored(out / name, "train")
+        for i, raw in enumerate(mixture.sources[name].build_dataset("train")):
+            assert np.array_equal(written[i]["depth"], np.asarray(raw["depth"]))
+    stream = StreamDataModule(uri=str(out / "b"), batch_size=2, eval_batch_size=2, num_workers=0)
+    assert len(stream.dataset("train")) == 6 and stream.input_size() == (16, 16)
+    batch = next(iter(stream.loader("val")))
+    assert batch["depth"].shape == (2, 1, 16, 16)

@@ -100,9 +100,11 @@ class MixDataModule(DepthDataModule):
         shared = dict(zip(MIXTURE_KEYS, (height, width, batch_size, self.eval_batch_size, num_workers, pin_memory,
                                          gpu_aug), strict=True))  # fmt: skip
         augment = OmegaConf.create(dict(augment)) if augment is not None else None
-        self.sources: dict[str, DepthDataModule] = {}
-        for name, overrides in sources.items():
-            self.sources[str(name)] = instantiate(source_config(str(name), overrides, data_dir, shared, augment))
+        self.source_configs = {
+            str(name): source_config(str(name), overrides, data_dir, shared, augment)
+            for name, overrides in sources.items()
+        }
+        self.sources: dict[str, DepthDataModule] = {k: instantiate(v) for k, v in self.source_configs.items()}
         self.mix_by, self.steps_per_epoch, self.seed = mix_by, int(steps_per_epoch), int(seed)
         self.size = (int(height), int(width))
         self.relative = all(s.relative for s in self.sources.values())

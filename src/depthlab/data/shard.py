@@ -4,7 +4,8 @@ Each split's raw samples (decoded, before any resize, augmentation or normalisat
 `litdata.optimize`, every leaf in a typed serializer (numpy arrays, a JSON string for meta; never pickle): image as
 uint8 RGB when that is exact (else float32), depth float32 as decoded (lossless), valid bool, mask / background /
 intrinsics when the dataset has them. `<out>/depthlab.json` records the source data config, so `data=stream`
-resizes, crops and normalises the samples as the source config would have.
+resizes, crops and normalises the samples as the source config would have. A mixture (`data=mix`) writes one such
+set per source to `<out>/<source>/` (each readable with `data=stream`; streamed sources cannot be mixed yet).
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ def encoded_sample(index: int, dataset: Dataset) -> dict[str, Any]:
     return encode(dataset[index])
 
 
-def manifest(cfg: DictConfig, counts: dict[str, int]) -> dict[str, Any]:
+def manifest(data_cfg: DictConfig, counts: dict[str, int]) -> dict[str, Any]:
     """What a reader needs beyond the shards: the source data config (root dropped) and the sample counts."""
-    data = OmegaConf.to_container(cfg.data, resolve=True)
+    data = OmegaConf.to_container(data_cfg, resolve=True)
     data.pop("root", None)
     data.pop("augment", None)  # augmentation belongs to the training run that reads the shards
     return {"format": "depthlab-shards/1", "data": data, "splits": counts}
@@ -79,21 +80,34 @@ def write_split(datamodule: DepthDataModule, split: str, out: str, num_workers: 
     return len(raw)
 
 
-def write_shards(cfg: DictConfig) -> dict[str, int]:
-    """Every split of cfg.data into cfg.out, then the manifest; returns the sample count per split."""
-    from hydra.utils import instantiate
-
-    out = check_uri(cfg.get("out"), "out")
+def write_source(data_cfg: DictConfig, datamodule: DepthDataModule, out: str, cfg: DictConfig) -> dict[str, int]:
+    """Every split of one datamodule into `out`, then its manifest; returns the sample count per split."""
     splits = list(cfg.get("splits") or SPLITS)
     for split in splits:
         if split not in SPLITS:
             raise DepthlabError(f"splits={splits} names '{split}'; use a subset of {list(SPLITS)}")
-    datamodule = instantiate(cfg.data)
     counts = {
         split: write_split(datamodule, split, out, int(cfg.num_workers), str(cfg.chunk_bytes)) for split in splits
     }
-    write_text(split_uri(out, MANIFEST), json.dumps(manifest(cfg, counts), indent=2, sort_keys=True) + "\n")
+    write_text(split_uri(out, MANIFEST), json.dumps(manifest(data_cfg, counts), indent=2, sort_keys=True) + "\n")
     print(f"wrote {counts} samples of data={datamodule.name} to {out}")
+    return counts
+
+
+def write_shards(cfg: DictConfig) -> dict[str, Any]:
+    """cfg.data into cfg.out; a mixture (data=mix) writes one shard set per source under `<out>/<source>`."""
+    from hydra.utils import instantiate
+
+    out = check_uri(cfg.get("out"), "out")
+    datamodule = instantiate(cfg.data)
+    sources = getattr(datamodule, "source_configs", None)
+    if not sources:
+        return write_source(cfg.data, datamodule, out, cfg)
+    counts = {
+        name: write_source(source, datamodule.sources[name], split_uri(out, name), cfg)
+        for name, source in sources.items()
+    }
+    print(f"wrote one shard set per source under {out}; stream one: data=stream data.uri={split_uri(out, '<source>')}")
     return counts
 
 

@@ -76,6 +76,7 @@ class Scaled(pl.LightningModule):
     def __init__(self, scale: float = 1.0, alignment: str = "none", masks: bool = False) -> None:
         super().__init__()
         self.scale, self.masks = scale, masks
+        self.sources = None  # one dataset, not a mixture (DepthModule.scored reads it)
         self.protocol = EvalProtocol(min_depth=0.01, max_depth=100.0, alignment=alignment)
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:

@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # recompile torch from source (~15 s a start). The venv is ours: let Python cache bytecode on first import.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install train eval test test-fast lint format clean
+.PHONY: install browser train eval test test-fast lint format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Debian's Chromium for the browser tests (tests/browser.py drives /usr/bin/chromium with Playwright: never
+# `playwright install`, no browser download). apt-get update only when the cached package lists fail.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT_CHROMIUM := env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+browser:
+	@test -x /usr/bin/chromium || $(SUDO) $(APT_CHROMIUM) || { $(SUDO) apt-get update -q && $(SUDO) $(APT_CHROMIUM); }
 
 train: install
 	$(PY) train.py $(ARGS)
@@ -33,11 +40,11 @@ eval: install
 JOBS ?= 2
 XDIST := -n $(JOBS) --dist worksteal
 
-test: install
+test: install browser
 	$(PY) -m pytest tests -q $(XDIST) $(PYTEST_ARGS)
 
 test-fast: install
-	$(PY) -m pytest tests -q -m "not slow" $(XDIST) $(PYTEST_ARGS)
+	$(PY) -m pytest tests -q -m "not slow and not browser" $(XDIST) $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests *.py

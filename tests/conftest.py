@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from browser import browser_page, static_server  # noqa: F401 (fixtures of the browser tests)
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import browser
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -75,3 +76,9 @@ def test_broken_page_is_reported_and_allow_list_filters(browser_page, static_ser
         browser_page.assert_canvas_rendered("#c")
     shot = browser_page.screenshot("blank")
     assert shot.parent == tmp_path / "shots" and shot.stat().st_size > 0
+
+
+def test_missing_chromium_fails_and_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "no-chromium")
+    with pytest.raises(pytest.fail.Exception, match="run `make browser`"), browser.chromium_page(tmp_path):
+        pass

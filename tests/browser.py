@@ -1,8 +1,14 @@
-"""Real-browser checks: Debian's Chromium driven by Playwright, a static HTTP server, pixel-level assertions.
+r"""Real-browser checks: Debian's Chromium driven by Playwright, a static HTTP server, pixel-level assertions.
 
 Fixtures `browser_page` (a `BrowserPage`, one fresh Chromium per test) and `static_server` (serve a directory
 over http://127.0.0.1) are made available to every test by tests/conftest.py. Mark browser tests with
-`pytestmark = pytest.mark.browser` so that `make test-fast` skips them.
+`pytestmark = pytest.mark.browser` so that `make test-fast` skips them. A Gradio page, for instance:
+
+    browser_page.goto(app_url)                       # the URL demo.launch(prevent_thread_lock=True) printed
+    browser_page.page.set_input_files("input[type=file]", "photo.png")
+    browser_page.assert_image_loaded("#depth img")   # waits for the output, checks it decoded and is not flat
+    browser_page.assert_canvas_rendered("canvas")    # Model3D's babylon.js view (WebGL, see ARGS)
+    browser_page.assert_no_errors(allow=[r"fonts\.(googleapis|gstatic)\.com"])  # offline: no web fonts
 """
 
 from __future__ import annotations

@@ -83,7 +83,8 @@ def build(
                     )
                     fov = gr.Slider(20, 150, value=fov_deg, step=1, label="horizontal field of view (deg), for fov")
                     with gr.Row():
-                        fx, fy, cx, cy = (gr.Number(label=k, value=v) for k, v in zip("fx fy cx cy".split(), typed, strict=True))
+                        names = ("fx", "fy", "cx", "cy")
+                        fx, fy, cx, cy = (gr.Number(label=k, value=v) for k, v in zip(names, typed, strict=True))
                 run = gr.Button("Estimate depth", variant="primary", elem_id="run")
                 if existing(examples):
                     gr.Examples(existing(examples), inputs=image, label="Examples (real NYU, KITTI, TUM frames)")

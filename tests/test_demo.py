@@ -169,3 +169,24 @@ def test_the_server_stays_on_this_machine_unless_told():
 def test_bad_demo_arguments_stop_with_one_line(args, message, tmp_path):
     outcome = call("demo", [*args, f"hydra.run.dir={tmp_path / 'run'}"])
     assert outcome.code != 0 and len(outcome.errors) == 1 and message in outcome.errors[0], outcome.stderr[-2000:]
+
+
+def test_a_model_option_with_pretrained_weights_serves_without_a_checkpoint(tmp_path, capsys):
+    from tests.hf_tiny import TINY as HF_TINY  # noqa: N811
+
+    from depthlab.models.hf import HFDepthNet
+
+    torch.manual_seed(0)
+    saved = tmp_path / "dav2"
+    HFDepthNet(size="small", config=HF_TINY["depth_anything_v2"], depth_type="metric").model.save_pretrained(saved)
+    (saved / "README.md").write_text("---\nlicense: apache-2.0\n---\n")
+    args = ["model=depth_anything_v2", override("depth_anything_v2"), *size("depth_anything_v2"), "demo.port=null"]
+    args += [f"model.pretrained={saved}", "model.depth_type=metric", "demo.block=false", "demo.examples=[]"]
+    try:
+        outcome = call("demo", [*args, f"hydra.run.dir={tmp_path / 'run'}"])
+        printed = capsys.readouterr().out
+    finally:
+        gr.close_all()
+    assert outcome.code == 0, outcome.stderr[-2000:]
+    assert f"demo: `model=depth_anything_v2`: pretrained weights: {saved}" in printed
+    assert "license apache-2.0" in printed and "Running on local URL:  http://127.0.0.1:" in printed

@@ -21,6 +21,7 @@ MAIN = {
     "export": "depthlab.cli.export",
     "distill": "depthlab.cli.distill",
     "baseline": "depthlab.baselines.pixel",
+    "demo": "depthlab.cli.demo",
 }
 
 

@@ -154,6 +154,11 @@ def depth_color(depth: Tensor, valid: Tensor, cmap: str, near_high: bool = False
     return io.to_uint8(rgb.permute(1, 2, 0).numpy())
 
 
+def valid_depth(depth: Tensor, spec: ModelSpec) -> Tensor:
+    """Pixels with a usable metric prediction: finite and inside the model's (min_depth, max_depth)."""
+    return torch.isfinite(depth) & (depth > spec.min_depth) & (depth < spec.max_depth)
+
+
 def write_outputs(
     item: Item,
     outputs: dict[str, Tensor],
@@ -170,7 +175,7 @@ def write_outputs(
         np.save(files["disp_npy"], depth.numpy().astype(np.float32))
         io.write_png(files["disp_color"], depth_color(depth, torch.isfinite(depth), options.cmap, near_high=True))
         return 0
-    valid = torch.isfinite(depth) & (depth > spec.min_depth) & (depth < spec.max_depth)
+    valid = valid_depth(depth, spec)
     np.save(files["npy"], depth.numpy().astype(np.float32))
     png16, clipped = io.depth_to_uint16(depth.numpy(), options.depth_png_scale)
     io.write_png(files["png16"], png16)

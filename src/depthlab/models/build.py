@@ -34,10 +34,16 @@ def build_module(cfg: DictConfig | dict[str, Any]) -> DepthModule:
         nan_policy=cfg.get("nan_policy", "stop"),
         nan_max_skips=cfg.get("nan_max_skips", 10),
     )
-    module.run_config = resolved_sections(cfg)  # embedded in every checkpoint it writes
-    if isinstance(module.run_config.get("model"), dict) and hasattr(net, "checkpoint_overrides"):
-        module.run_config["model"].update(net.checkpoint_overrides())  # a reload downloads nothing
+    module.run_config = net_run_config(cfg, net)  # embedded in every checkpoint it writes
     return module
+
+
+def net_run_config(cfg: DictConfig, net: Any) -> dict[str, Any]:
+    """The resolved config recorded with a network, with what its reload needs (weights it already holds)."""
+    config = resolved_sections(cfg)
+    if isinstance(config.get("model"), dict) and hasattr(net, "checkpoint_overrides"):
+        config["model"].update(net.checkpoint_overrides())  # a reload downloads nothing
+    return config
 
 
 def protocol_for(protocol: DictConfig | None, output_kind: str) -> DictConfig | None:

@@ -172,9 +172,8 @@ def test_bad_demo_arguments_stop_with_one_line(args, message, tmp_path):
 
 
 def test_a_model_option_with_pretrained_weights_serves_without_a_checkpoint(tmp_path, capsys):
-    from tests.hf_tiny import TINY as HF_TINY  # noqa: N811
-
     from depthlab.models.hf import HFDepthNet
+    from tests.hf_tiny import TINY as HF_TINY  # noqa: N811
 
     torch.manual_seed(0)
     saved = tmp_path / "dav2"

@@ -114,6 +114,7 @@ def inspect_split(datamodule: DepthDataModule, split: str, samples: int | str) -
     numbers = {
         "samples": len(dataset),
         "inspected": len(indices),
+        "paths": [r["path"] for r in rows],
         "sizes": sizes,
         "depth": depth_stats(np.concatenate(values) if values else np.zeros(0, np.float32)),
         "valid_pixels": valid_px,
@@ -150,7 +151,7 @@ def scale_key(datamodule: DepthDataModule, data_name: str) -> str:
 def warnings_of(datamodule: DepthDataModule, data_name: str, split: str, n: dict[str, Any]) -> list[str]:
     """The plain-language warnings one split's numbers call for."""
     if n.get("empty"):
-        return [f"{split}: the split is empty ({n['empty']})"]
+        return [f"{split}: empty split ({n['empty']})"]
     out, depth, relative = [], n["depth"], datamodule.relative
     if depth is None:
         return [f"{split}: no valid depth in {n['inspected']} samples: wrong depth files, data.invalid_value or scale?"]
@@ -175,7 +176,7 @@ def warnings_of(datamodule: DepthDataModule, data_name: str, split: str, n: dict
         (n["above_max_depth"], "max_depth", datamodule.max_depth, "raise data.max_depth"),
         (n["below_min_depth"], "min_depth", datamodule.min_depth, "lower data.min_depth"),
     ):
-        if n["valid_pixels"] and count / n["valid_pixels"] > MANY_OUTSIDE:
+        if n["valid_pixels"] and count / n["valid_pixels"] > MANY_OUTSIDE and not out:  # not after a unit warning
             beyond = "beyond" if key == "max_depth" else "below"
             out.append(
                 f"{split}: {100 * count / n['valid_pixels']:.1f} % of valid pixels lie {beyond} data.{key}="
@@ -296,9 +297,10 @@ def inspect_task(cfg: DictConfig) -> dict[str, Any]:
     try:
         return inspect(cfg)
     finally:
-        run_dir = Path(cfg.paths.output_dir)
-        if run_dir.is_dir() and not any(run_dir.iterdir()):
-            run_dir.rmdir()
+        cwd, run_dir = Path.cwd(), Path(cfg.paths.output_dir).absolute()
+        while run_dir != cwd and run_dir.is_relative_to(cwd) and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # and its empty parents (outputs/inspect/runs) up to the working directory
+            run_dir = run_dir.parent
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from depthlab.config_dir import CONF_DIR
 from depthlab.data import fixtures
-from depthlab.data.inspect import inspect
+from depthlab.data.inspect import inspect, main
 from depthlab.utils.errors import DepthlabError
 
 PCT = (1, 5, 50, 95, 99)
@@ -154,6 +154,33 @@ def test_real_pairs_as_a_folder_dataset_report_metres(tmp_path, name, scale):
     assert any(w.startswith("train: median valid depth") and "millimetres" in w for w in wrong["warnings"])
 
 
+def main_inline(monkeypatch, capsys, *argv: str) -> tuple[int, str, str]:
+    """The console script in this process: (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["depthlab-inspect", *argv])
+    try:
+        main()
+        code = 0
+    except SystemExit as err:
+        code = err.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_through_the_entry_point_plumbing(tmp_path, nyu, monkeypatch, capsys):
+    """run() as the console script calls it: the run dir gets inspect/, bad values are one line and exit 2."""
+    overrides, _ = nyu
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = main_inline(monkeypatch, capsys, *overrides, "samples=all", f"hydra.run.dir={tmp_path / 'run'}")
+    assert code == 0 and "test: 2 samples, 2 inspected" in out and "no warnings" in out
+    report = json.loads((tmp_path / "run" / "inspect" / "inspect.json").read_text())
+    assert report["data"] == "nyuv2" and (tmp_path / "run" / "inspect" / "index.html").is_file()
+    for bad, needle in (("samples=0", "samples=0 must be a positive integer or all"), ("grid=-1", "grid=-1 must")):
+        code, _, err = main_inline(monkeypatch, capsys, *overrides, bad, f"hydra.run.dir={tmp_path / 'bad'}")
+        assert code == 2 and err.startswith("depthlab: error: ") and needle in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.slow
 def test_cli_bad_root_is_one_line_and_writes_nothing(tmp_path):
     args = ["data=nyuv2", f"data.root={tmp_path / 'nope'}"]
     env = cli_env(tmp_path) | {"PYTHONPATH": str(REPO / "src")}  # this checkout's sources, run from elsewhere

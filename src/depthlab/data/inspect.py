@@ -30,10 +30,11 @@ MM_MEDIAN, TINY_MAX, FEW_VALID, MANY_OUTSIDE = 200.0, 0.1, 0.01, 0.05
 
 def picked(total: int, samples: int | str) -> list[int]:
     """`samples` indices evenly spaced over a split of `total` (all of them for samples=all)."""
-    if samples == "all":
+    if str(samples).strip().lower() == "all":
         return list(range(total))
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise DepthlabError(f"samples={samples!r} must be a positive integer or all")
+    if isinstance(samples, bool) or not str(samples).strip().isdigit() or int(samples) < 1:
+        raise DepthlabError(f"samples={samples} must be a positive integer or all")
+    samples = int(samples)
     return sorted({int(i) for i in np.linspace(0, total - 1, min(samples, total)).round()}) if total else []
 
 
@@ -265,11 +266,12 @@ def inspect(cfg: DictConfig) -> dict[str, Any]:
     from depthlab.data.inspect_page import write_page
 
     folder, page = output_dir(cfg)
-    grid = int(cfg.get("grid", 8))
+    grid, samples = int(cfg.get("grid", 8)), cfg.get("samples", 64)
     if grid < 0:
         raise DepthlabError(f"grid={grid} must be 0 (no images) or more")
+    picked(1, samples)  # a bad value stops here, before any file is read
     datamodule = instantiate(cfg.data)
-    report, rows = inspect_data(datamodule, data_name(cfg, datamodule), cfg.get("samples", 64))
+    report, rows = inspect_data(datamodule, data_name(cfg, datamodule), samples)
     for line in summary_lines(report):
         print(line, flush=True)
     stale = [folder / page, folder / "inspect.json", *(p for s in SPLITS for p in folder.glob(f"{s}_*.png"))]

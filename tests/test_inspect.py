@@ -105,7 +105,10 @@ def test_folder_masks_missing_intrinsics_empty_split_and_the_page(tmp_path):
     values = np.concatenate([m[m > 0] for m in truth.values()])  # 16-bit mm PNG, .npy and .pfm metres alike
     assert train["depth"]["p50"] == pytest.approx(np.percentile(values, 50), rel=1e-6)
     assert train["with_intrinsics"] == 0 and train["intrinsics"] is None
-    assert any(w.startswith("train: 6 of 6 pinhole samples have no intrinsics") for w in report["warnings"])
+    assert any(
+        w.startswith("pinhole samples without intrinsics (train 6 of 6, test 6 of 6): normals")
+        for w in report["warnings"]
+    )
     assert any(
         w.startswith("val: empty split (the val split of data=folder is empty: data.val_list=empty.txt")
         for w in report["warnings"]

@@ -183,13 +183,23 @@ def warnings_of(datamodule: DepthDataModule, data_name: str, split: str, n: dict
                 f"{split}: {100 * count / n['valid_pixels']:.1f} % of valid pixels lie {beyond} data.{key}="
                 f"{edge:g} and will be masked out of training and metrics: {fix}, or check the depth scale"
             )
-    pinhole = n["camera"].get("pinhole", 0)
-    if pinhole and n["with_intrinsics"] < pinhole:
-        out.append(
-            f"{split}: {pinhole - n['with_intrinsics']} of {pinhole} pinhole samples have no intrinsics: normals, "
-            "point clouds and the normal loss fall back to a field-of-view guess; set data.intrinsics=[fx,fy,cx,cy]"
-        )
     return out
+
+
+def intrinsics_warning(datamodule: DepthDataModule, splits: dict[str, dict[str, Any]]) -> list[str]:
+    """One warning for metric pinhole samples without intrinsics, counted per split."""
+    missing = {
+        split: (n["camera"].get("pinhole", 0) - n["with_intrinsics"], n["camera"].get("pinhole", 0))
+        for split, n in splits.items()
+        if not n.get("empty") and n["with_intrinsics"] < n["camera"].get("pinhole", 0)
+    }
+    if datamodule.relative or not missing:  # relative data has no metric geometry to build
+        return []
+    counts = ", ".join(f"{split} {lacking} of {total}" for split, (lacking, total) in missing.items())
+    return [
+        f"pinhole samples without intrinsics ({counts}): normals, point clouds and the normal loss fall back to a "
+        "field-of-view guess; set data.intrinsics=[fx,fy,cx,cy] (pixels of the stored images)"
+    ]
 
 
 def inspect_data(datamodule: DepthDataModule, data_name: str, samples: int | str) -> tuple[dict, dict[str, list]]:
@@ -200,6 +210,7 @@ def inspect_data(datamodule: DepthDataModule, data_name: str, samples: int | str
     for split in SPLITS:
         splits[split], rows[split] = inspect_split(datamodule, split, samples)
         warnings += warnings_of(datamodule, data_name, split, splits[split])
+    warnings += intrinsics_warning(datamodule, splits)
     report = {
         "data": data_name,
         "target": f"{type(datamodule).__module__}.{type(datamodule).__name__}",

@@ -65,7 +65,9 @@ def grid_html(
     shown = [rows[int(i)] for i in sorted({round(x) for x in np.linspace(0, len(rows) - 1, min(grid, len(rows)))})]
     vmin, vmax = (depth["p1"], depth["p99"]) if depth else (0.0, 1.0)
     vmax = vmax if vmax > vmin else vmin + 1e-6
-    parts, count = ["<table><tr><th>RGB</th><th>depth</th><th>valid</th><th>foreground mask</th></tr>"], 0
+    has_mask = any(row["mask"] is not None for row in shown)
+    head = ["RGB", f"depth ({vmin:.3g} to {vmax:.3g} {unit})", "valid", *(["foreground mask"] if has_mask else [])]
+    parts, count = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"], 0
     for number, row in enumerate(shown):
         cells = []
         for kind, image in columns(row, vmin, vmax, cmap).items():
@@ -73,9 +75,10 @@ def grid_html(
             save_png(folder / name, image, nearest=kind != "rgb")
             cells.append(f'<td><img src="{name}" alt="{kind} of {html.escape(row["name"])}"></td>')
             count += 1
-        if row["mask"] is None:
+        if has_mask and row["mask"] is None:
             cells.append("<td>none</td>")
-        parts.append(f"<tr>{''.join(cells)}</tr><tr><td colspan=4>{html.escape(caption(row, unit))}</td></tr>")
+        text = html.escape(caption(row, unit))
+        parts.append(f"<tr>{''.join(cells)}</tr><tr><td colspan={len(head)}>{text}</td></tr>")
     parts.append(
         f"</table><p>depth colours ({html.escape(cmap)}, invalid black): {vmin:.4g} {unit} to {vmax:.4g} {unit} "
         "(this split's 1st to 99th percentile of valid depth; values beyond are clipped)</p>"
@@ -108,11 +111,11 @@ def write_page(folder: Path, page: str, report: dict[str, Any], rows: dict[str, 
     """Write the PNGs and `page` into `folder`; returns {split: images shown}."""
     unit = "units" if report["relative"] else "m"
     title = f"depthlab inspect: data={report['data']}"
-    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(report['target'])}, root {html.escape(report['root'])}"]
-    body.append(
-        f", depth_scale {report['depth_scale']}, data.min_depth {report['min_depth']:g}, data.max_depth "
-        f"{report['max_depth']:g} {unit}, relative {report['relative']}</p>"
+    about = (
+        f"{report['target']}, root {report['root']}, depth_scale {report['depth_scale']}, data.min_depth "
+        f"{report['min_depth']:g}, data.max_depth {report['max_depth']:g} {unit}, relative {report['relative']}"
     )
+    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(about)}</p>"]
     warnings = report["warnings"]
     body.append(
         "<h2>Warnings</h2>"

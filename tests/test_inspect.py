@@ -71,6 +71,8 @@ def test_samples_are_bounded_and_evenly_spaced(tmp_path, nyu):
     report = run_inspect(tmp_path, *overrides, "samples=2", "grid=1")
     train = report["splits"]["train"]
     assert (train["samples"], train["inspected"], sum(train["sizes"].values())) == (4, 2, 2)
+    listed = [line.split()[0] for line in (tmp_path / "nyu" / "train.txt").read_text().splitlines()]
+    assert [Path(p).name for p in train["paths"]] == [Path(listed[0]).name, Path(listed[3]).name]  # first, last
     assert report["grid"] == {"train": 3, "val": 3, "test": 3}  # rgb | depth | valid, no masks
 
 

@@ -78,16 +78,20 @@ def depth_stats(values: np.ndarray) -> dict[str, float] | None:
     return stats
 
 
-def inspect_split(datamodule: DepthDataModule, split: str, samples: int | str) -> tuple[dict[str, Any], list[dict]]:
-    """The numbers of one split and its inspected samples' arrays (for the page)."""
+def inspect_split(
+    datamodule: DepthDataModule, split: str, samples: int | str, grid: int
+) -> tuple[dict[str, Any], list[dict]]:
+    """The numbers of one split, and the arrays of the `grid` samples the page shows (evenly spaced)."""
     dataset, why = split_dataset(datamodule, split)
     if dataset is None:
         return {"samples": 0, "inspected": 0, "empty": why}, []
     indices = picked(len(dataset), samples)
+    shown = {indices[i] for i in picked(len(indices), grid)} if grid else set()
     lo, hi = datamodule.min_depth, datamodule.max_depth
     keep = max(1, MAX_VALUES // max(len(indices), 1))
-    values, rows, sizes, cameras = [], [], {}, {}
+    values, rows, paths, sizes, cameras = [], [], [], {}, {}
     pixels = valid_px = below = above = sparse = 0
+    Ks, masks = [], []
     for index in indices:
         sample = dataset[index]
         item = arrays(sample, datamodule)
@@ -107,15 +111,18 @@ def inspect_split(datamodule: DepthDataModule, split: str, samples: int | str) -
         size = f"{depth.shape[1]}x{depth.shape[0]}"
         sizes[size] = sizes.get(size, 0) + 1
         path = str(meta.get("path", f"{split}[{index}]"))
-        item |= {"index": index, "name": Path(path).name or path, "path": path, "stats": depth_stats(good)}
-        item["valid_fraction"] = good.size / depth.size
-        rows.append(item)
-    Ks = [r["K"] for r in rows if r["K"] is not None]
-    masks = [float(r["mask"].mean()) for r in rows if r["mask"] is not None]
+        paths.append(path)
+        if item["K"] is not None:
+            Ks.append(item["K"])
+        if item["mask"] is not None:
+            masks.append(float(item["mask"].mean()))
+        if index in shown:  # only the page's samples keep their arrays (samples=all stays within memory)
+            item |= {"index": index, "name": Path(path).name or path, "stats": depth_stats(good)}
+            rows.append(item | {"valid_fraction": good.size / depth.size})
     numbers = {
         "samples": len(dataset),
         "inspected": len(indices),
-        "paths": [r["path"] for r in rows],
+        "paths": paths,
         "sizes": sizes,
         "depth": depth_stats(np.concatenate(values) if values else np.zeros(0, np.float32)),
         "valid_pixels": valid_px,
@@ -202,13 +209,15 @@ def intrinsics_warning(datamodule: DepthDataModule, splits: dict[str, dict[str, 
     ]
 
 
-def inspect_data(datamodule: DepthDataModule, data_name: str, samples: int | str) -> tuple[dict, dict[str, list]]:
-    """(the report, {split: inspected sample arrays}) of every split."""
+def inspect_data(
+    datamodule: DepthDataModule, data_name: str, samples: int | str, grid: int = 0
+) -> tuple[dict, dict[str, list]]:
+    """(the report, {split: the arrays of the samples the page shows}) of every split."""
     if hasattr(datamodule, "prerender"):
         datamodule.prerender = 0  # a few samples: render those, not every scene up front
     splits, rows, warnings = {}, {}, []
     for split in SPLITS:
-        splits[split], rows[split] = inspect_split(datamodule, split, samples)
+        splits[split], rows[split] = inspect_split(datamodule, split, samples, grid)
         warnings += warnings_of(datamodule, data_name, split, splits[split])
     warnings += intrinsics_warning(datamodule, splits)
     report = {
@@ -282,14 +291,14 @@ def inspect(cfg: DictConfig) -> dict[str, Any]:
         raise DepthlabError(f"grid={grid} must be 0 (no images) or more")
     picked(1, samples)  # a bad value stops here, before any file is read
     datamodule = instantiate(cfg.data)
-    report, rows = inspect_data(datamodule, data_name(cfg, datamodule), samples)
+    report, rows = inspect_data(datamodule, data_name(cfg, datamodule), samples, grid)
     for line in summary_lines(report):
         print(line, flush=True)
     stale = [folder / page, folder / "inspect.json", *(p for s in SPLITS for p in folder.glob(f"{s}_*.png"))]
     for path in stale:  # overwrite=true replaces what a previous inspect wrote, nothing else
         path.unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
-    report["grid"] = write_page(folder, page, report, rows, grid, str(cfg.get("cmap", "turbo")))
+    report["grid"] = write_page(folder, page, report, rows, str(cfg.get("cmap", "turbo")))
     (folder / "inspect.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {folder / page} and {folder / 'inspect.json'}")
     return report

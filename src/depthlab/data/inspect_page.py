@@ -1,8 +1,9 @@
-"""The HTML page of `python -m depthlab.data.inspect`: per split a grid of RGB | depth | valid | mask, then a table.
+"""The HTML page of `python -m depthlab.data.inspect`: warnings, the summary table, per split a sample grid.
 
-One colour range per split (its 1st to 99th percentile of valid depth, printed under the grid), so a sample stored
-in other units than its neighbours stands out. PNGs sit beside index.html with relative links; the page loads no
-scripts, fonts or styles from the network, so it opens offline.
+Grid rows are RGB | colour-mapped depth | valid mask | foreground mask (when the data has masks), captioned with the
+sample's name and depth stats. One colour range per split (its 1st to 99th percentile of valid depth, printed under
+the grid), so a sample stored in other units than its neighbours stands out. PNGs sit beside index.html with
+relative links; the page loads no scripts, fonts or styles from the network, so it opens offline.
 """
 
 from __future__ import annotations
@@ -56,19 +57,16 @@ def caption(row: dict[str, Any], unit: str) -> str:
     )
 
 
-def grid_html(
-    folder: Path, split: str, rows: list[dict], grid: int, depth: dict | None, unit: str, cmap: str
-) -> tuple[str, int]:
-    """The grid of one split (PNGs written to `folder`) and how many images it shows."""
-    if not rows or grid == 0:
+def grid_html(folder: Path, split: str, rows: list[dict], depth: dict | None, unit: str, cmap: str) -> tuple[str, int]:
+    """The grid of one split's shown samples (PNGs written to `folder`) and how many images it holds."""
+    if not rows:
         return "", 0
-    shown = [rows[int(i)] for i in sorted({round(x) for x in np.linspace(0, len(rows) - 1, min(grid, len(rows)))})]
     vmin, vmax = (depth["p1"], depth["p99"]) if depth else (0.0, 1.0)
     vmax = vmax if vmax > vmin else vmin + 1e-6
-    has_mask = any(row["mask"] is not None for row in shown)
+    has_mask = any(row["mask"] is not None for row in rows)
     head = ["RGB", f"depth ({vmin:.3g} to {vmax:.3g} {unit})", "valid", *(["foreground mask"] if has_mask else [])]
     parts, count = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"], 0
-    for number, row in enumerate(shown):
+    for number, row in enumerate(rows):
         cells = []
         for kind, image in columns(row, vmin, vmax, cmap).items():
             name = f"{split}_{number:03d}_{kind}.png"
@@ -107,7 +105,7 @@ def table_html(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "</table>"
 
 
-def write_page(folder: Path, page: str, report: dict[str, Any], rows: dict[str, list], grid: int, cmap: str) -> dict:
+def write_page(folder: Path, page: str, report: dict[str, Any], rows: dict[str, list], cmap: str) -> dict:
     """Write the PNGs and `page` into `folder`; returns {split: images shown}."""
     unit = "units" if report["relative"] else "m"
     title = f"depthlab inspect: data={report['data']}"
@@ -128,7 +126,7 @@ def write_page(folder: Path, page: str, report: dict[str, Any], rows: dict[str, 
     body.append("<h2>Summary</h2>" + table_html(report))
     images = {}
     for split, n in report["splits"].items():
-        block, images[split] = grid_html(folder, split, rows[split], grid, n.get("depth"), unit, cmap)
+        block, images[split] = grid_html(folder, split, rows[split], n.get("depth"), unit, cmap)
         if block:
             body.append(f"<h2>{split}</h2>{block}")
     document = (

@@ -89,6 +89,7 @@ def test_millimetres_read_as_metres_warn_and_name_the_fix(tmp_path, nyu):
     train = near["splits"]["train"]
     beyond = [w for w in near["warnings"] if "beyond data.max_depth=5 and will be masked" in w]
     assert len(beyond) == 3 and f"{100 * train['above_max_depth'] / train['valid_pixels']:.1f} %" in beyond[0]
+    assert "raise data.max_depth, or check data.depth_scale (now null: the data=nyuv2 default)" in beyond[0]
     tiny = run_inspect(tmp_path, *overrides, "data.depth_scale=100000", output="tiny")
     assert sum("normalised or inverse depth" in w for w in tiny["warnings"]) == 3
 

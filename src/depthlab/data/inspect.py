@@ -152,7 +152,7 @@ def scale_key(datamodule: DepthDataModule, data_name: str) -> str:
         return "the depth_scale column of the manifest"
     if hasattr(datamodule, "depth_scale"):
         value = datamodule.depth_scale
-        return f"data.depth_scale (now {value if value is not None else f'null, the data={data_name} default'})"
+        return f"data.depth_scale (now {value if value is not None else f'null: the data={data_name} default'})"
     return f"data={data_name}'s decoder (it has no depth_scale key)"
 
 
@@ -188,7 +188,7 @@ def warnings_of(datamodule: DepthDataModule, data_name: str, split: str, n: dict
             beyond = "beyond" if key == "max_depth" else "below"
             out.append(
                 f"{split}: {100 * count / n['valid_pixels']:.1f} % of valid pixels lie {beyond} data.{key}="
-                f"{edge:g} and will be masked out of training and metrics: {fix}, or check the depth scale"
+                f"{edge:g} and will be masked out of training and metrics: {fix}, or check {units}"
             )
     return out
 
@@ -244,8 +244,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     unit = "units" if report["relative"] else "m"
     lines = [
         f"data={report['data']} ({report['target']}) root={report['root'] or '-'}",
-        f"depth_scale={report['depth_scale']} range (min_depth, max_depth)=({report['min_depth']:g}, "
-        f"{report['max_depth']:g}) {unit} relative={report['relative']} input size={report['input_size']}",
+        f"data.depth_scale={report['depth_scale']} data.min_depth={report['min_depth']:g} "
+        f"data.max_depth={report['max_depth']:g} ({unit}) relative={report['relative']} "
+        f"network input={'x'.join(map(str, report['input_size'] or [])) or 'as stored'}",
     ]
     for split, n in report["splits"].items():
         if n.get("empty"):

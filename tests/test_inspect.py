@@ -20,7 +20,7 @@ from depthlab.data.inspect import inspect, main
 from depthlab.utils.errors import DepthlabError
 
 PCT = (1, 5, 50, 95, 99)
-NYU_K = (fixtures.NYU_FOCAL, fixtures.NYU_FOCAL, 325.58245, 253.73617)  # split-file focal, conf/data/nyuv2.yaml c
+NYU_K = (fixtures.NYU_FOCAL, fixtures.NYU_FOCAL, 32.558245, 25.373617)  # split-file focal, centre at 64x48
 
 
 def run_inspect(tmp_path: Path, *overrides: str, output: str = "out") -> dict:
@@ -38,7 +38,8 @@ def nyu(tmp_path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
     """The NYU sync fixture (millimetre PNGs) with its split files: overrides and {rgb path: metres}."""
     truth = fixtures.write_nyu_sync(tmp_path / "nyu")
     overrides = ["data=nyuv2", f"data.root={tmp_path / 'nyu'}", "data.train_list=train.txt"]
-    return [*overrides, "data.test_list=test.txt", "data.val_fraction=0"], truth
+    overrides += ["data.test_list=test.txt", "data.val_fraction=0", "data.intrinsics=[51.9,51.9,32.558245,25.373617]"]
+    return overrides, truth
 
 
 def expected(truth: dict[str, np.ndarray], stems: list[str]) -> tuple[np.ndarray, int]:
@@ -64,6 +65,17 @@ def test_numbers_equal_numpy_on_the_files(tmp_path, nyu):
         assert [n["intrinsics"][k] for k in ("fx", "fy", "cx", "cy")] == pytest.approx(NYU_K)
         assert n["camera"] == {"pinhole": len(stems)} and n["with_mask"] == 0 and n["sparse"] == 0
     assert report["warnings"] == [] and report["depth_scale"] is None and report["max_depth"] == 10.0
+
+
+def test_intrinsics_of_another_resolution_warn(tmp_path, nyu):
+    overrides, _ = nyu
+    report = run_inspect(tmp_path, *overrides[:-1])  # conf/data/nyuv2.yaml's 640x480 intrinsics on 64x48 images
+    assert [n["principal_point_outside"] for n in report["splits"].values()] == [4, 2, 2]
+    assert report["warnings"] == [
+        "principal point outside the image (train 4 of 4, val 2 of 2, test 2 of 2; train: mean cx=325.6 cy=253.7 "
+        "for 64x48 images): intrinsics of another resolution? give data.intrinsics in pixels of the stored images "
+        "(they follow every resize and crop from there)"
+    ]
 
 
 def test_samples_are_bounded_and_evenly_spaced(tmp_path, nyu):

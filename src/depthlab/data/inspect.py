@@ -90,7 +90,7 @@ def inspect_split(
     lo, hi = datamodule.min_depth, datamodule.max_depth
     keep = max(1, MAX_VALUES // max(len(indices), 1))
     values, rows, paths, sizes, cameras = [], [], [], {}, {}
-    pixels = valid_px = below = above = sparse = 0
+    pixels = valid_px = below = above = sparse = outside = 0
     Ks, masks = [], []
     for index in indices:
         sample = dataset[index]
@@ -114,6 +114,7 @@ def inspect_split(
         paths.append(path)
         if item["K"] is not None:
             Ks.append(item["K"])
+            outside += not (0 <= item["K"][0, 2] <= depth.shape[1] and 0 <= item["K"][1, 2] <= depth.shape[0])
         if item["mask"] is not None:
             masks.append(float(item["mask"].mean()))
         if index in shown:  # only the page's samples keep their arrays (samples=all stays within memory)
@@ -131,6 +132,7 @@ def inspect_split(
         "above_max_depth": above,
         "in_range_fraction": (valid_px - below - above) / pixels if pixels else 0.0,
         "with_intrinsics": len(Ks),
+        "principal_point_outside": outside,
         "intrinsics": dict(zip(("fx", "fy", "cx", "cy"), map(float, mean_k(Ks)), strict=True)) if Ks else None,
         "camera": cameras,
         "with_mask": len(masks),
@@ -194,19 +196,29 @@ def warnings_of(datamodule: DepthDataModule, data_name: str, split: str, n: dict
 
 
 def intrinsics_warning(datamodule: DepthDataModule, splits: dict[str, dict[str, Any]]) -> list[str]:
-    """One warning for metric pinhole samples without intrinsics, counted per split."""
+    """One warning each for pinhole samples without intrinsics and for a principal point outside its image."""
     missing = {
         split: (n["camera"].get("pinhole", 0) - n["with_intrinsics"], n["camera"].get("pinhole", 0))
         for split, n in splits.items()
         if not n.get("empty") and n["with_intrinsics"] < n["camera"].get("pinhole", 0)
     }
-    if datamodule.relative or not missing:  # relative data has no metric geometry to build
-        return []
-    counts = ", ".join(f"{split} {lacking} of {total}" for split, (lacking, total) in missing.items())
-    return [
-        f"pinhole samples without intrinsics ({counts}): normals, point clouds and the normal loss fall back to a "
-        "field-of-view guess; set data.intrinsics=[fx,fy,cx,cy] (pixels of the stored images)"
-    ]
+    outside = {s: n for s, n in splits.items() if not n.get("empty") and n["principal_point_outside"]}
+    out = []
+    if missing and not datamodule.relative:  # relative data has no metric geometry to build
+        counts = ", ".join(f"{split} {lacking} of {total}" for split, (lacking, total) in missing.items())
+        out.append(
+            f"pinhole samples without intrinsics ({counts}): normals, point clouds and the normal loss fall back to "
+            "a field-of-view guess; set data.intrinsics=[fx,fy,cx,cy] (pixels of the stored images)"
+        )
+    if outside:
+        split, n = next(iter(outside.items()))
+        counts = ", ".join(f"{s} {n['principal_point_outside']} of {n['with_intrinsics']}" for s, n in outside.items())
+        out.append(
+            f"principal point outside the image ({counts}; {split}: mean cx={n['intrinsics']['cx']:.4g} "
+            f"cy={n['intrinsics']['cy']:.4g} for {' / '.join(n['sizes'])} images): intrinsics of another resolution? "
+            "give data.intrinsics in pixels of the stored images (they follow every resize and crop from there)"
+        )
+    return out
 
 
 def inspect_data(

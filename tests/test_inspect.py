@@ -140,6 +140,22 @@ def cv2_mask(path: Path) -> float:
     return float((np.asarray(Image.open(path)) > 127).mean())
 
 
+def test_few_valid_pixels_warn(tmp_path):
+    fixtures.write_rgb(tmp_path / "d" / "rgb" / "a.png", np.zeros((20, 20, 3), np.uint8))
+    depth = np.zeros((20, 20), np.float32)
+    depth[3, 4] = 2.5
+    (tmp_path / "d" / "depth").mkdir()
+    np.save(tmp_path / "d" / "depth" / "a.npy", depth)
+    overrides = ["data=folder", f"data.root={tmp_path / 'd'}", "data.val_fraction=0", "data.test_fraction=0"]
+    report = run_inspect(tmp_path, *overrides, "data.intrinsics=[20,20,10,10]")
+    train = report["splits"]["train"]
+    assert train["valid_pixels"] == 1 and train["valid_fraction"] == 1 / 400 and train["depth"]["p50"] == 2.5
+    assert [w for w in report["warnings"] if w.startswith("train")] == [
+        "train: only 0.25 % of pixels hold valid depth: a wrong depth scale, data.invalid_value or the wrong files "
+        "(e.g. RGB in the depth folder)?"
+    ]
+
+
 def test_a_used_output_is_refused_unless_overwrite(tmp_path, nyu):
     overrides, _ = nyu
     run_inspect(tmp_path, *overrides, "grid=2")

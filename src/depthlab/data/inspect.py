@@ -25,7 +25,7 @@ from depthlab.utils.errors import DepthlabError
 
 PERCENTILES = (1, 5, 50, 95, 99)
 MAX_VALUES = 2**24  # valid depths kept for the percentiles (each sample's evenly strided when more)
-MM_MEDIAN, TINY_MAX, FEW_VALID, MANY_OUTSIDE = 200.0, 0.1, 0.01, 0.05
+MM_MEDIAN, FEW_VALID, MANY_OUTSIDE = 200.0, 0.01, 0.05  # warn: median beyond, valid below, outside the range above
 
 
 def picked(total: int, samples: int | str) -> list[int]:
@@ -172,7 +172,7 @@ def warnings_of(datamodule: DepthDataModule, data_name: str, split: str, n: dict
             f"millimetres or raw PNG units read as metres. metres = stored value / {units}: set "
             "data.depth_scale=1000 for millimetres (256 KITTI PNGs, 5000 TUM)"
         )
-    if not relative and (depth["max"] < TINY_MAX or depth["max"] <= 1.0):
+    if not relative and depth["max"] <= 1.0:  # a max under 0.1 m included
         out.append(
             f"{split}: every valid depth is in (0, {depth['max']:.3g}] m: normalised or inverse depth (disparity)? "
             f"metric data needs metres ({units}); relative data needs a relative config (data.relative=true)"

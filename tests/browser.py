@@ -44,6 +44,8 @@ ARGS = [
     "--enable-unsafe-swiftshader",
 ]
 TIMEOUT_MS = 20_000
+# what Chromium asks for by itself, not the page: a static server without a favicon answers 404
+BROWSER_OWN = (r"/favicon\.ico\b",)
 
 
 @dataclass
@@ -72,7 +74,7 @@ class BrowserPage:
 
     def errors(self, allow: Sequence[str] = ()) -> list[str]:
         """Console errors, uncaught exceptions and failed requests that match none of the `allow` regexes."""
-        patterns = [re.compile(p) for p in allow]
+        patterns = [re.compile(p) for p in (*allow, *BROWSER_OWN)]
         found = [f"console: {t}" for t in self.console_errors] + [f"pageerror: {t}" for t in self.page_errors]
         found += [f"request: {t}" for t in self.failed_requests]
         return [f for f in found if not any(p.search(f) for p in patterns)]

@@ -121,6 +121,16 @@ class RankedImages(pl.Callback):
     def observe(
         self, pl_module: pl.LightningModule, pred: Tensor, target: Tensor, valid: Tensor, batch: dict, index: int
     ) -> None:
+        """A val batch as scored; a failure stops this epoch's ranking (one warning), never the run."""
+        if self.ranks is None:
+            return
+        done = optional("the ranked val images", lambda: self.rank(pl_module, pred, target, valid, batch, index))
+        if done is None:
+            self.ranks = None
+
+    def rank(
+        self, pl_module: pl.LightningModule, pred: Tensor, target: Tensor, valid: Tensor, batch: dict, index: int
+    ) -> bool:
         """Score one val batch per image (as DepthMetrics does) and keep the thumbnails of new extremes."""
         metric = pl_module.sources.metric("val", index) if pl_module.sources is not None else pl_module.val_metrics
         values = per_image_metrics(pred, target, valid, min_valid=getattr(metric, "min_valid", 10), ssim=False)
@@ -132,17 +142,24 @@ class RankedImages(pl.Callback):
                 wanted |= top.admits(scores)
         chosen = (wanted & finite).nonzero().flatten().tolist()
         if not chosen:
-            return
+            return True
         dataset = pl_module.sources.names[index] if pl_module.sources is not None else None
         entries = self.thumbnails(chosen, values, pred, target, valid, batch, dataset)
         for top in self.ranks:
             if top.k:
                 top.add([e for e, ok in zip(entries, top.admits(scores[chosen]), strict=True) if ok])
+        return True
 
     def thumbnails(
-        self, chosen: list[int], values: dict[str, Tensor], pred: Tensor, target: Tensor, valid: Tensor, batch: dict,
+        self,
+        chosen: list[int],
+        values: dict[str, Tensor],
+        pred: Tensor,
+        target: Tensor,
+        valid: Tensor,
+        batch: dict,
         dataset: str | None,
-    ) -> list[Ranked]:  # fmt: skip
+    ) -> list[Ranked]:
         """Ranked entries of the chosen images: metrics, names and thumbnails on the CPU."""
         idx = torch.tensor(chosen, device=pred.device)
         size = target.shape[-2:]
@@ -170,10 +187,10 @@ class RankedImages(pl.Callback):
         return entries
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.observe in getattr(pl_module, "scored_listeners", []):
+            pl_module.scored_listeners.remove(self.observe)
         if self.ranks is None:
             return
-        if self.observe in pl_module.scored_listeners:
-            pl_module.scored_listeners.remove(self.observe)
         rows = [("worst", r, e) for r, e in enumerate(self.ranks[0].kept, 1)]
         rows += [("best", r, e) for r, e in enumerate(self.ranks[1].kept, 1)]
         self.ranks, epoch = None, trainer.current_epoch

@@ -123,8 +123,15 @@ class DepthModule(pl.LightningModule):
                 self.notify(split, pred, target, valid, batch, index)
         return losses["loss"]
 
-    def notify(self, split: str, pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, batch: Batch,
-               dataloader_idx: int) -> None:  # fmt: skip
+    def notify(
+        self,
+        split: str,
+        pred: torch.Tensor,
+        target: torch.Tensor,
+        valid: torch.Tensor,
+        batch: Batch,
+        dataloader_idx: int,
+    ) -> None:
         """Hand a val batch as scored to the listening callbacks (none: nothing happens)."""
         if split == "val":
             for listener in self.scored_listeners:

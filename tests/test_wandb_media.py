@@ -82,6 +82,23 @@ def test_switched_off_it_does_no_per_image_work(settings, tmp_path, monkeypatch)
     assert calls == [] and module.scored_listeners == [] and not list(tmp_path.iterdir())
 
 
+def test_mask_only_networks_other_ranks_epochs_and_sanity_checks_are_skipped():
+    cb = RankedImages(every_n_epochs=2)
+    trainer = SimpleNamespace(sanity_checking=False, current_epoch=2, is_global_zero=True, datamodule=None)
+    for module, changes in [
+        (SimpleNamespace(predicts_depth=False, scored_listeners=[]), {}),  # task=mask: no depth to rank
+        (SimpleNamespace(predicts_depth=True, scored_listeners=[]), {"is_global_zero": False}),
+        (SimpleNamespace(predicts_depth=True, scored_listeners=[]), {"sanity_checking": True}),
+        (SimpleNamespace(predicts_depth=True, scored_listeners=[]), {"current_epoch": 3}),  # off the interval
+        (SimpleNamespace(predicts_depth=True), {}),  # a module that publishes no scored batches
+    ]:
+        cb.on_validation_epoch_start(SimpleNamespace(**(vars(trainer) | changes)), module)
+        assert cb.ranks is None and getattr(module, "scored_listeners", []) == []
+    module = SimpleNamespace(predicts_depth=True, scored_listeners=[])
+    cb.on_validation_epoch_start(trainer, module)
+    assert module.scored_listeners == [cb.observe]  # the control: epoch 2, rank 0, a depth network
+
+
 def test_metric_and_relative_models_are_ranked_as_the_protocol_scores_them(tmp_path):
     """GT x 0.5: abs_rel 0.5 on every image unaligned; median-aligned (a relative model) it is exact."""
     for alignment, expected in (("none", 0.5), ("median", 0.0)):

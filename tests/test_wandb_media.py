@@ -26,7 +26,7 @@ from depthlab.metrics.protocol import EvalProtocol
 from depthlab.models.module import DepthModule
 from depthlab.utils.wandb import latest_run_dir, read_offline_run, read_offline_tables
 
-K = 2  # worst and best rows of the end-to-end run (8 val images)
+K = 4  # worst and best rows of the end-to-end run: its 8 val images, each once
 METRICS = ["abs_rel", "rmse", "delta1", "silog"]
 IMAGES = ["rgb", "gt", "pred", "abs_error"]
 
@@ -169,7 +169,7 @@ OFFLINE = ["logger=wandb", "logger.wandb.mode=offline", "logger.wandb.tag_overri
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 1-epoch tiny run: ranked images (k = 2), two point clouds, no test split; W&B offline under tmp."""
+    """A 1-epoch tiny run: ranked images (k = 4), two point clouds, no test split; W&B offline under tmp."""
     tmp = tmp_path_factory.mktemp("media")
     media = [f"callbacks.ranked_images.num_worst={K}", f"callbacks.ranked_images.num_best={K}"]
     media += ["callbacks.image_panels.point_clouds=2", "callbacks.image_panels.num_samples=1", "test=false"]
@@ -192,16 +192,21 @@ def test_ranked_images_table_in_the_offline_run(trained):
     # epoch 0 in the fit, then the best checkpoint's validation after it (current_epoch 1)
     assert len(files) == len(tables) == 2
     on_disk = read_csv(trained / "ranked" / "epoch000.csv")
+    metrics = read_metrics(trained)  # val/: the best (here: the only) checkpoint, as the second table
     for (table, entries), epoch in zip(tables, (0, 1), strict=True):
         assert table["columns"] == COLUMNS
         rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
-        assert [(r["rank_kind"], r["rank"]) for r in rows] == [("worst", 1), ("worst", 2), ("best", 1), ("best", 2)]
+        ranks = [(kind, i) for kind in ("worst", "best") for i in range(1, K + 1)]
+        assert [(r["rank_kind"], r["rank"]) for r in rows] == ranks
         assert {r["epoch"] for r in rows} == {epoch} and {r["dataset"] for r in rows} == {"synthetic"}
         assert all(math.isfinite(r[m]) for r in rows for m in METRICS)
-        scores = [r["abs_rel"] for r in rows]
-        assert scores[0] >= scores[1] >= max(scores[2:]) and scores[2] <= scores[3]  # worst desc, best asc
+        worst, best = [r["abs_rel"] for r in rows[:K]], [r["abs_rel"] for r in rows[K:]]
+        assert worst == sorted(worst, reverse=True) and best == sorted(best) and min(worst) >= max(best)
         assert all(0 <= r["delta1"] <= 1 and r["rmse"] > 0 for r in rows)
-        assert len({r["index"] for r in rows}) == 2 * K and all(0 <= r["index"] < 8 for r in rows)
+        assert sorted(r["index"] for r in rows) == list(range(8))  # every val image once
+        # the per-image metrics are the protocol's: their mean over the val set is the logged val metric
+        for name in METRICS:
+            assert np.mean([r[name] for r in rows]) == pytest.approx(metrics[f"val/{name}"], rel=1e-6), name
         for row in rows:
             for column in IMAGES:
                 cell = row[column]

@@ -1,4 +1,4 @@
-"""An eval run's results in its `logger=` loggers, as a training run logs: config, final metrics, zero-shot table."""
+"""An eval run's results in its `logger=` loggers, as a training run logs: config, final metrics, per-dataset table."""
 
 from __future__ import annotations
 
@@ -21,9 +21,12 @@ def log_results(cfg: DictConfig, metrics: dict[str, float], config: dict[str, An
     try:
         for logger in loggers:
             logger.log_hyperparams(config)
-            logger.log_metrics(metrics, step=0)
-            if table is not None and isinstance(logger, WandbLogger):
-                logger.log_table(key=f"zero_shot/{cfg.split}", columns=table[0], data=table[1])
+            row: dict[str, Any] = dict(metrics)
+            if table is not None and isinstance(logger, WandbLogger):  # one history row: the metrics and their table
+                import wandb
+
+                row[f"zero_shot/{cfg.split}"] = wandb.Table(columns=table[0], data=table[1])
+            logger.log_metrics(row, step=0)
             logger.finalize("success")
     except BaseException:
         close_loggers(loggers, exit_code=1)

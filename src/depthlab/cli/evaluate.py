@@ -9,7 +9,7 @@ from typing import Any
 import lightning.pytorch as pl
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
@@ -97,11 +97,25 @@ def constant_score(run: DictConfig, split: str) -> dict[str, float]:
 
 
 def zero_shot_table(rows: dict[str, dict[str, float]], split: str) -> tuple[list[str], list[list[Any]]]:
-    """Columns (dataset, then each metric any dataset logged) and one row per dataset: printed and sent to W&B."""
+    """Columns (dataset, then each metric any dataset logged) and one row per dataset: sent to W&B (and printed)."""
     known = (*DEPTH_METRIC_KEYS, "whdr", "iou", "dice", "loss")
     names = [n for n in known if any(f"{split}/{n}" in row for row in rows.values())]
     data = [[dataset, *(metrics.get(f"{split}/{n}") for n in names)] for dataset, metrics in rows.items()]
     return ["dataset", *names], data
+
+
+def own_rows(metrics: dict[str, float], run: DictConfig, split: str) -> dict[str, dict[str, float]]:
+    """The checkpoint's own data as table rows: one row named after its dataset, or one per source of a mixture."""
+    target = (run.get("data") or {}).get("_target_")
+    name = str(getattr(get_class(target), "name", "data")) if target else "data"
+    sources = list(run.data.get("sources") or {}) if name == "mix" else []
+    if not sources:
+        return {name: metrics}
+    rows = {}
+    for source in sources:
+        prefix = f"{split}/{source}/"
+        rows[source] = {f"{split}/{k[len(prefix) :]}": v for k, v in metrics.items() if k.startswith(prefix)}
+    return rows | {f"{name} (mean)": {k: v for k, v in metrics.items() if k.count("/") == 1}}
 
 
 def print_table(columns: list[str], data: list[list[Any]], title: str) -> None:
@@ -121,7 +135,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     Without `datasets`, the checkpoint's data and protocol are used, updated by any data.* / protocol.* overrides;
     metrics.json keys are {split}/{metric}. With `datasets=[a, b]`, each is composed from conf/data with its own
     protocol defaults (the same overrides on top); keys are {dataset}/{split}/{metric}. Rank 0 then writes
-    metrics.json and logs the metrics to the `logger=` group.
+    metrics.json and logs the metrics to the `logger=` group; W&B also gets the table zero_shot/{split}, one row
+    per dataset (the checkpoint's own data: one row, or one per source of a mixture plus their mean).
     """
     _check_args(cfg)
     load = module_from_exported if Path(cfg.ckpt_path).suffix in EXPORTED_SUFFIXES else module_from_checkpoint
@@ -129,12 +144,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer = eval_trainer(cfg, run_cfg)
     title = f"eval {Path(cfg.ckpt_path).name} on {cfg.split}"
     names = list(cfg.get("datasets") or [])
-    table = None
     if not names:
         run_cfg.data = OmegaConf.merge(run_cfg.data, cfg.get("data") or {})
         if run_cfg.get("protocol") or cfg.get("protocol"):
             run_cfg.protocol = OmegaConf.merge(run_cfg.get("protocol") or {}, cfg.get("protocol") or {})
         metrics = score(module, run_cfg, cfg.split, trainer)
+        table = zero_shot_table(own_rows(metrics, run_cfg, cfg.split), cfg.split)
     else:
         configs = {name: dataset_config(name, cfg) for name in names}
         rows = {name: score(module, run, cfg.split, trainer) for name, run in configs.items()}
@@ -146,7 +161,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         table = zero_shot_table(rows, cfg.split)
     if not trainer.is_global_zero:
         return metrics
-    if table is None:
+    if not names:
         report(metrics, cfg.paths.output_dir, title=title)
     else:
         print_table(*table, title=title)

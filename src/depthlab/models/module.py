@@ -60,6 +60,8 @@ class DepthModule(pl.LightningModule):
         self.predicts_depth = getattr(net, "predicts_depth", True)  # mask-only nets log no depth metric
         self.valid_pixels = {"val": 0, "test": 0}  # this rank's scored pixels: tells "no valid pixel" from NaN output
         self.sources: SourceScoring | None = None  # data=mix: per-source protocol and metrics of each eval loader
+        # callbacks shown each val batch as scored (callbacks/ranked_images.py); empty unless one asks this epoch
+        self.scored_listeners: list[Callable[..., None]] = []
 
     def setup(self, stage: str) -> None:
         """A mixture (datamodule.eval_sources()) is scored source by source: val/<source>/<metric> + the mean."""
@@ -102,6 +104,7 @@ class DepthModule(pl.LightningModule):
             if self.predicts_depth:
                 pred, target, valid = self.scored(outputs, batch, split)
                 self.split_metrics(split).update(pred, target, valid)
+                self.notify(split, pred, target, valid, batch, dataloader_idx)
                 if split in self.valid_pixels:
                     self.valid_pixels[split] += int(valid.sum())
             if "mask_logits" in outputs and "mask" in batch:
@@ -117,7 +120,22 @@ class DepthModule(pl.LightningModule):
             with torch.no_grad():
                 pred, target, valid = self.scored(outputs, batch, split, index)
                 self.sources.metric(split, index).update(pred, target, valid)
+                self.notify(split, pred, target, valid, batch, index)
         return losses["loss"]
+
+    def notify(
+        self,
+        split: str,
+        pred: torch.Tensor,
+        target: torch.Tensor,
+        valid: torch.Tensor,
+        batch: Batch,
+        dataloader_idx: int,
+    ) -> None:
+        """Hand a val batch as scored to the listening callbacks (none: nothing happens)."""
+        if split == "val":
+            for listener in self.scored_listeners:
+                listener(self, pred, target, valid, batch, dataloader_idx)
 
     def scored(
         self, outputs: dict[str, torch.Tensor], batch: Batch, split: str, dataloader_idx: int = 0

@@ -168,3 +168,20 @@ def read_offline_run(run_dir: str | Path) -> dict[str, Any]:
         elif kind == "history":
             run["history"].append(_items(record.history.item))
     return run
+
+
+def read_offline_tables(run_dir: str | Path, key: str) -> list[tuple[dict[str, Any], dict[str, Path]]]:
+    """Every wandb.Table logged under `key` in an offline run, in order, from its staged run_table artifacts.
+
+    Each is (table JSON with media cells such as {"_type": "image-file", "path": "media/images/..."}, the local
+    file of every artifact entry by its path): the run's files/ copy of a table holds no media, only the artifact
+    (uploaded by `wandb sync`) does.
+    """
+    tables = []
+    for record in _records(run_dir):
+        if record.WhichOneof("record_type") != "artifact" or record.artifact.type != "run_table":
+            continue
+        files = {entry.path: Path(entry.local_path) for entry in record.artifact.manifest.contents}
+        if f"{key}.table.json" in files:
+            tables.append((json.loads(files[f"{key}.table.json"].read_text()), files))
+    return tables

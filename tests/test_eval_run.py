@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -77,12 +78,22 @@ def test_eval_logs_to_wandb_in_the_group_of_the_run_it_evaluates(ckpt, tmp_path,
     assert (origin["id"], origin["group"]) == (run["id"], "study")
 
 
+def flushed_history(run_dir: Path, key: str, timeout: float = 30.0) -> dict:
+    """The offline run's history once `key` is in it: W&B's service process may still be writing after finish()."""
+    deadline = time.monotonic() + timeout
+    while True:
+        history = {k: v for row in read_offline_run(run_dir)["history"] for k, v in row.items()}
+        if key in history or time.monotonic() > deadline:
+            return history
+        time.sleep(0.5)
+
+
 def test_zero_shot_eval_logs_its_table_to_wandb(ckpt, tmp_path, offline_wandb):
     small = [f"+{o}" for o in DATA]
     _eval(ckpt, "logger=wandb", "datasets=[synthetic]", *small, f"hydra.run.dir={tmp_path}")
     printed = read_metrics(tmp_path)
     run_dir = latest_run_dir(tmp_path)
-    history = {k: v for row in read_offline_run(run_dir)["history"] for k, v in row.items()}
+    history = flushed_history(run_dir, "synthetic/test/rmse")
     assert history["synthetic/test/rmse"] == pytest.approx(printed["synthetic/test/rmse"], rel=1e-9)
     # a W&B Table (uploaded as a run table artifact when synced), one row per dataset and its constant's row
     assert history["zero_shot/test/_type"] == "table-file"

@@ -189,3 +189,19 @@ def test_a_model_option_with_pretrained_weights_serves_without_a_checkpoint(tmp_
     assert outcome.code == 0, outcome.stderr[-2000:]
     assert f"demo: `model=depth_anything_v2`: pretrained weights: {saved}" in printed
     assert "license apache-2.0" in printed and "Running on local URL:  http://127.0.0.1:" in printed
+
+
+def test_an_exported_onnx_model_serves_the_same_depth(session, checkpoint, tmp_path):
+    onnx = tmp_path / "model.onnx"
+    assert (
+        call(
+            "export", [f"ckpt_path={checkpoint}", "format=onnx", f"output={onnx}", f"hydra.run.dir={tmp_path / 'x'}"]
+        ).code
+        == 0
+    )
+    runner = open_model(onnx)
+    exported = DemoSession(runner, runner.spec, PredictOptions(), tmp_path / "onnx_requests").run(NYU, "fov", 60.0)
+    eager = session.run(NYU, "fov", 60.0)
+    assert runner.backend == "onnxruntime" and "onnxruntime backend" in exported.summary
+    np.testing.assert_allclose(exported.depth, eager.depth, atol=1e-4)
+    assert exported.mesh is not None and exported.mesh.stat().st_size > 0
